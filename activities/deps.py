@@ -1,0 +1,23 @@
+"""What activities need from the outside world, built once per worker process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from mlwright.settings import Settings
+from mlwright.store.artifacts import ArtifactStore
+from mlwright.store.db import init_db, make_engine
+
+
+@dataclass(frozen=True)
+class ActivityDeps:
+    artifacts: ArtifactStore
+    engine: Engine
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ActivityDeps:
+        engine = make_engine(settings.resolved_database_url)
+        init_db(engine)
+        return cls(artifacts=ArtifactStore(settings.resolved_artifact_root), engine=engine)

@@ -1,0 +1,129 @@
+"""All runtime configuration, read once from MLWRIGHT_* variables, a .env file or a TOML file.
+
+Precedence (highest first): environment, ``.env``, the TOML file named by ``MLWRIGHT_CONFIG_FILE``,
+defaults. Settings are for the *operator* (where things run, how much at once); what a pipeline
+run does is in its workflow input, so two runs on one deployment can differ.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MLWRIGHT_",
+        env_file=".env",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", description="production enables the strict checks below."
+    )
+    home: Path = Field(Path(".mlwright"), description="Local state: dev-server DB, artifacts, logs.")
+
+    temporal_address: str = Field("localhost:7233", description="host:port of the Temporal frontend.")
+    temporal_namespace: str = Field("default", description="Temporal namespace for every client.")
+    temporal_api_key: str | None = Field(None, description="Temporal Cloud API key (enables TLS).")
+    temporal_tls: bool = Field(False, description="Use TLS towards the frontend.")
+    temporal_ui_url: str = Field("http://localhost:8233", description="Base URL printed for run links.")
+    task_queue_prefix: str = Field(
+        "", description="Prefix for every task queue, so deployments can share a namespace."
+    )
+
+    dev_ui_port: int = Field(8233, ge=1, le=65535, description="Web UI port of `mlwright dev`.")
+    dev_transfer_poll_rps: int = Field(
+        1000,
+        ge=1,
+        description="history.transferProcessorMaxPollRPS for the dev server; the default (20) puts "
+        "every step on a 50 ms grid (bench/overhead.py).",
+    )
+
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the store; default sqlite:///<home>/mlwright.db."
+    )
+    artifact_root: Path | None = Field(None, description="Artifact store root; default <home>/artifacts.")
+
+    io_concurrency: int = Field(8, ge=1, description="Activities at once on the io queue worker.")
+    cpu_concurrency: int = Field(2, ge=1, description="Activities at once on the cpu queue worker.")
+    training_concurrency: int = Field(1, ge=1, description="Activities at once on the training worker.")
+    pipelines_concurrency: int = Field(50, ge=1, description="Workflow tasks at once on the pipelines worker.")
+
+    otlp_endpoint: str | None = Field(None, description="OTLP gRPC endpoint for traces; none = no export.")
+    log_level: str = Field("INFO", description="Python log level of mlwright processes.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings]
+        config_file = os.environ.get("MLWRIGHT_CONFIG_FILE")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ValueError(f"MLWRIGHT_CONFIG_FILE={config_file!r} does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _address_has_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"must be host:port, got {value!r}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if self.resolved_database_url.startswith("sqlite"):
+            raise ValueError("production needs a server database: set MLWRIGHT_DATABASE_URL")
+        if self.temporal_api_key is not None and self.temporal_api_key.lower() in {"", "changeme", "secret"}:
+            raise ValueError("MLWRIGHT_TEMPORAL_API_KEY holds a placeholder")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'mlwright.db').resolve()}"
+
+    @property
+    def resolved_artifact_root(self) -> Path:
+        return (self.artifact_root or self.home / "artifacts").resolve()
+
+    @property
+    def temporal_port(self) -> int:
+        return int(self.temporal_address.rpartition(":")[2])
+
+    def run_url(self, workflow_id: str, run_id: str | None = None) -> str:
+        base = f"{self.temporal_ui_url.rstrip('/')}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+        return f"{base}/{run_id}/history" if run_id else base
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; validated on first use so a bad value fails at start."""
+    return Settings()

@@ -1,0 +1,70 @@
+"""Content-addressed artifact store on a local directory (or any mounted shared volume).
+
+Objects are named by their sha256, so writing the same bytes twice is a no-op (a retried step
+never duplicates an artifact) and every read checks the bytes still match the name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import pandas as pd
+
+from mlwright.contracts.refs import ArtifactRef, DatasetRef
+from mlwright.errors import ArtifactIntegrityError
+
+
+class ArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def put_bytes(self, data: bytes, suffix: str = "") -> ArtifactRef:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self._path(digest, suffix)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write then rename, so a crash mid-write never leaves a truncated object under its hash.
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+                tmp.write(data)
+            os.replace(tmp.name, path)
+        return ArtifactRef(uri=path.as_uri(), sha256=digest, size_bytes=len(data))
+
+    def get_bytes(self, ref: ArtifactRef) -> bytes:
+        path = _uri_path(ref.uri)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as e:
+            raise ArtifactIntegrityError(f"artifact {ref.sha256[:12]} is missing at {path}", uri=ref.uri) from e
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != ref.sha256:
+            raise ArtifactIntegrityError(
+                f"artifact at {path} has sha256 {actual[:12]}, expected {ref.sha256[:12]}: refusing to load it",
+                uri=ref.uri,
+            )
+        return data
+
+    def put_frame(self, frame: pd.DataFrame) -> DatasetRef:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        artifact = self.put_bytes(buffer.getvalue(), ".parquet")
+        return DatasetRef(artifact=artifact, rows=len(frame), columns=[str(c) for c in frame.columns])
+
+    def get_frame(self, ref: DatasetRef) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(self.get_bytes(ref.artifact)))
+
+    def _path(self, digest: str, suffix: str) -> Path:
+        return self.root / "sha256" / digest[:2] / f"{digest}{suffix}"
+
+
+def _uri_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        raise ArtifactIntegrityError(f"unsupported artifact URI scheme {parsed.scheme!r}", uri=uri)
+    return Path(url2pathname(parsed.path))

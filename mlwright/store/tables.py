@@ -1,0 +1,93 @@
+"""Tables of the model registry and the quality-report archive.
+
+Each entity has a ``*Base`` (shared fields), a ``*Create`` where callers build rows, and the
+``table=True`` class. Natural keys carry unique constraints so a retried write cannot duplicate.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _timestamp() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ModelVersionBase(SQLModel):
+    model_name: str = Field(index=True, max_length=64)
+    task: str
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    metrics: dict[str, float] = Field(default_factory=dict, sa_type=JSON)
+    artifact_uri: str
+    artifact_sha256: str = Field(max_length=64)
+    artifact_size: int
+    data_sha256: str = Field(max_length=64, description="Fingerprint of the training data snapshot.")
+    data_rows: int
+    feature_schema: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    source_run: str = Field(description="Workflow run that produced it: workflow_id/run_id.")
+
+
+class ModelVersionCreate(ModelVersionBase):
+    pass
+
+
+class ModelVersion(ModelVersionBase, table=True):
+    __tablename__ = "model_version"
+    __table_args__ = (
+        UniqueConstraint("model_name", "version", name="uq_model_version"),
+        # A retried register step finds its own row instead of adding a second version.
+        UniqueConstraint("model_name", "source_run", name="uq_model_version_source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int
+    created_at: datetime = _timestamp()
+
+
+class ModelStage(SQLModel, table=True):
+    """Which version holds each stage of a model now (staging, canary, production)."""
+
+    __tablename__ = "model_stage"
+
+    model_name: str = Field(primary_key=True, max_length=64)
+    stage: str = Field(primary_key=True, max_length=16)
+    version: int
+    traffic_fraction: float = 1.0
+    updated_at: datetime = _timestamp()
+
+
+class StageTransition(SQLModel, table=True):
+    """Audit trail: every stage change, who made it, when and why."""
+
+    __tablename__ = "stage_transition"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(index=True, max_length=64)
+    version: int | None = Field(description="Version entering the stage; None when the stage is emptied.")
+    previous_version: int | None = None
+    stage: str = Field(max_length=16)
+    traffic_fraction: float | None = None
+    actor: str
+    reason: str = ""
+    idempotency_key: str = Field(unique=True)
+    at: datetime = _timestamp()
+
+
+class QualityReportRecord(SQLModel, table=True):
+    __tablename__ = "quality_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_key: str = Field(unique=True, description="workflow_id/run_id/step: one report per run.")
+    passed: bool
+    data_sha256: str = Field(max_length=64)
+    report: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = _timestamp()
