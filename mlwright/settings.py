@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     training_concurrency: int = Field(1, ge=1, description="Activities at once on the training worker.")
     pipelines_concurrency: int = Field(50, ge=1, description="Workflow tasks at once on the pipelines worker.")
 
+    graceful_shutdown_s: float = Field(
+        10, ge=0, description="On SIGTERM, how long running activities get to finish before cancellation."
+    )
+
     otlp_endpoint: str | None = Field(None, description="OTLP gRPC endpoint for traces; none = no export.")
     log_level: str = Field("INFO", description="Python log level of mlwright processes.")
 

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -36,3 +36,12 @@ class Contract(BaseModel):
     """Base of every contract: unknown fields are errors, so a typo in CLI JSON is named."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, each naming the field by its JSON path: what a CLI user needs."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "input"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)

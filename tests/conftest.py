@@ -1,0 +1,93 @@
+"""Fixtures: session-scoped Temporal servers (no download), per-test settings, store and workers.
+
+Every test gets its own task-queue prefix, state directory and database, so tests never share a
+queue, a workflow id or a row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.deps import ActivityDeps
+from mlwright.client import client_options
+from mlwright.queues import QueueSet, Resource
+from mlwright.sample_data import write_sample
+from mlwright.settings import Settings
+from tests.helpers import venv_bin
+from workers.definitions import build_worker
+
+DEV_SERVER_ARGS = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=venv_bin("temporal"), dev_server_extra_args=DEV_SERVER_ARGS, **client_options()
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=venv_bin("temporal-test-server"), **client_options()
+    )
+    yield env
+    await env.shutdown()
+
+
+def target_of(client: Client) -> str:
+    return client.service_client.config.target_host
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        environment="test",
+        home=tmp_path / "state",
+        task_queue_prefix=f"t{uuid.uuid4().hex[:10]}-",
+        graceful_shutdown_s=0,
+    )
+
+
+@pytest.fixture
+def deps(settings: Settings) -> ActivityDeps:
+    return ActivityDeps.from_settings(settings)
+
+
+@pytest.fixture
+def queues(settings: Settings) -> QueueSet:
+    return QueueSet(settings.task_queue_prefix)
+
+
+@contextlib.asynccontextmanager
+async def running_workers(client: Client, settings: Settings, deps: ActivityDeps,
+                          resources: list[Resource] | None = None) -> AsyncIterator[QueueSet]:
+    queues = QueueSet(settings.task_queue_prefix)
+    built = [build_worker(client, r, settings, deps, queues) for r in resources or list(Resource)]
+    async with contextlib.AsyncExitStack() as stack:
+        for worker, _ in built:
+            await stack.enter_async_context(worker)
+        yield queues
+    for _, executor in built:
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+
+@pytest.fixture
+def breast_cancer_csv(tmp_path: Path) -> Path:
+    return write_sample("breast_cancer", tmp_path / "data")
+
+
+@pytest.fixture
+def diabetes_parquet(tmp_path: Path) -> Path:
+    return write_sample("diabetes", tmp_path / "data", fmt="parquet")

@@ -1,0 +1,21 @@
+"""``python -m workers QUEUE [QUEUE ...]``: serve the named resource classes in this process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from mlwright.queues import Resource
+from mlwright.settings import get_settings
+from workers.serve import serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
+    parser.add_argument("queues", nargs="+", choices=[r.value for r in Resource], help="resource classes to serve")
+    args = parser.parse_args(argv)
+    asyncio.run(serve([Resource(q) for q in args.queues], get_settings()))
+
+
+if __name__ == "__main__":
+    main()

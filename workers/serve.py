@@ -1,0 +1,43 @@
+"""Run the workers of one or more resource classes until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from activities.deps import ActivityDeps
+from mlwright.client import connect
+from mlwright.queues import QueueSet, Resource
+from mlwright.settings import Settings
+from mlwright.telemetry import setup_logging, setup_tracing
+from workers.definitions import build_worker
+
+log = logging.getLogger("mlwright.workers")
+
+
+async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Event | None = None) -> None:
+    setup_logging(settings)
+    setup_tracing(settings, service=f"mlwright-worker-{'-'.join(resources)}")
+    client = await connect(settings)
+    needs_deps = any(r is not Resource.PIPELINES for r in resources)
+    deps = ActivityDeps.from_settings(settings) if needs_deps else None
+    queues = QueueSet(settings.task_queue_prefix)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    built = [build_worker(client, r, settings, deps, queues) for r in resources]
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            for worker, _ in built:
+                await stack.enter_async_context(worker)
+            log.info("serving task queues %s on %s (namespace %s)", [queues[r] for r in resources],
+                     settings.temporal_address, settings.temporal_namespace)
+            await stop.wait()
+            log.info("stopping: letting running activities finish (up to %ss)", settings.graceful_shutdown_s)
+    finally:
+        for _, executor in built:
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
