@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -71,9 +71,10 @@ def queues(settings: Settings) -> QueueSet:
 
 @contextlib.asynccontextmanager
 async def running_workers(client: Client, settings: Settings, deps: ActivityDeps,
-                          resources: list[Resource] | None = None) -> AsyncIterator[QueueSet]:
+                          replace: Sequence[Callable] = ()) -> AsyncIterator[QueueSet]:
+    """The production workers of every resource class; ``replace`` swaps in same-named fakes."""
     queues = QueueSet(settings.task_queue_prefix)
-    built = [build_worker(client, r, settings, deps, queues) for r in resources or list(Resource)]
+    built = [build_worker(client, r, settings, deps, queues, replace) for r in Resource]
     async with contextlib.AsyncExitStack() as stack:
         for worker, _ in built:
             await stack.enter_async_context(worker)

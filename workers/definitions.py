@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities import activity
 from activities.datasets import DatasetActivities
 from activities.deps import ActivityDeps
 from activities.evaluation import EvaluationActivities
@@ -51,8 +52,12 @@ def concurrency(resource: Resource, settings: Settings) -> int:
 
 
 def build_worker(client: Client, resource: Resource, settings: Settings, deps: ActivityDeps | None,
-                 queues: QueueSet) -> tuple[Worker, ThreadPoolExecutor | None]:
-    """A worker for one resource class; the caller shuts the executor down after the worker."""
+                 queues: QueueSet, replace: Sequence[Callable] = ()) -> tuple[Worker, ThreadPoolExecutor | None]:
+    """A worker for one resource class; the caller shuts the executor down after the worker.
+
+    ``replace`` swaps catalog activities for others registered under the same name (tests use it
+    to force failure paths).
+    """
     limit = concurrency(resource, settings)
     if resource is Resource.PIPELINES:
         return Worker(client, task_queue=queues.pipelines, workflows=WORKFLOWS,
@@ -60,7 +65,9 @@ def build_worker(client: Client, resource: Resource, settings: Settings, deps: A
     if deps is None:
         raise ValueError(f"the {resource} worker needs activity dependencies")
     executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"mlwright-{resource}")
-    worker = Worker(client, task_queue=queues[resource], activities=activities_for(resource, deps),
+    swaps = {activity.defn_name(f): f for f in replace} if replace else {}
+    served = [swaps.get(activity.defn_name(a), a) for a in activities_for(resource, deps)]
+    worker = Worker(client, task_queue=queues[resource], activities=served,
                     activity_executor=executor, max_concurrent_activities=limit,
                     graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_s))
     return worker, executor

@@ -8,7 +8,6 @@ holds up against production on the same rows. Without a decision within
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -121,7 +120,7 @@ class TrainingPipeline:
         try:
             await workflow.wait_condition(lambda: self._approval is not None, timeout=timeout,
                                           timeout_summary="approval timeout")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._approval = (False, ApprovalDecision(approver="timeout", reason=f"no decision within {timeout}"))
         self._awaiting_approval = False
         self._durations["await_approval"] = (workflow.now() - started).total_seconds()
