@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = Field("default", description="Temporal namespace for every client.")
     temporal_api_key: str | None = Field(None, description="Temporal Cloud API key (enables TLS).")
     temporal_tls: bool = Field(False, description="Use TLS towards the frontend.")
-    temporal_ui_url: str = Field("http://localhost:8233", description="Base URL printed for run links.")
+    temporal_ui_url: str | None = Field(
+        None, description="Base URL of the Web UI for run links; default http://localhost:<dev_ui_port>."
+    )
     task_queue_prefix: str = Field(
         "", description="Prefix for every task queue, so deployments can share a namespace."
     )
@@ -122,8 +124,12 @@ class Settings(BaseSettings):
     def temporal_port(self) -> int:
         return int(self.temporal_address.rpartition(":")[2])
 
+    @property
+    def ui_url(self) -> str:
+        return (self.temporal_ui_url or f"http://localhost:{self.dev_ui_port}").rstrip("/")
+
     def run_url(self, workflow_id: str, run_id: str | None = None) -> str:
-        base = f"{self.temporal_ui_url.rstrip('/')}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+        base = f"{self.ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
         return f"{base}/{run_id}/history" if run_id else base
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import sysconfig
 from pathlib import Path
 
@@ -14,3 +15,9 @@ def venv_bin(name: str) -> str:
     if found is None:
         raise RuntimeError(f"{name} is not installed: pip install -e '.[test]'")
     return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

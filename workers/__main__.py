@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from mlwright.cli import exit_now
 from mlwright.queues import Resource
 from mlwright.settings import get_settings
 from workers.serve import serve
@@ -15,6 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("queues", nargs="+", choices=[r.value for r in Resource], help="resource classes to serve")
     args = parser.parse_args(argv)
     asyncio.run(serve([Resource(q) for q in args.queues], get_settings()))
+    exit_now(0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,221 @@
+"""The `mlwright` command: run the embedded stack, workers, the demo, and inspect the registry."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from mlwright.settings import Settings, get_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    code = 0
+    try:
+        args.handler(args, get_settings())
+    except ValidationError as e:
+        print(f"mlwright: invalid settings (MLWRIGHT_* variables, .env or config file):\n{e}", file=sys.stderr)
+        code = 2
+    except (RuntimeError, TimeoutError) as e:
+        print(f"mlwright: {e}", file=sys.stderr)
+        code = 1
+    exit_now(code)
+
+
+def exit_now(code: int) -> None:
+    """Exit without interpreter teardown.
+
+    The Temporal SDK's native runtime can abort the interpreter while it shuts down
+    (temporalio/sdk-python#300: "PyGILState_Release", exit 134) after all work is done; skipping
+    teardown keeps a successful command successful. Output is flushed first.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlwright", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    dev = sub.add_parser("dev", help="run the Temporal dev server and all workers here; Ctrl-C stops all")
+    dev.set_defaults(handler=_dev)
+    up = sub.add_parser("up", help="start `mlwright dev` in the background and wait until it is ready")
+    up.add_argument("--timeout", type=float, default=120)
+    up.set_defaults(handler=_up)
+    down = sub.add_parser("down", help="stop a stack started with `mlwright up`")
+    down.set_defaults(handler=_down)
+
+    worker = sub.add_parser("worker", help="serve one or more task queues (resource classes)")
+    worker.add_argument("queues", nargs="+", choices=["pipelines", "io", "cpu", "training"])
+    worker.set_defaults(handler=_worker)
+
+    demo = sub.add_parser("demo", help="train, approve and promote a model on a bundled dataset")
+    demo.add_argument("--estimator", default="logistic_regression")
+    demo.set_defaults(handler=_demo)
+
+    sample = sub.add_parser("sample-data", help="write a dataset bundled with scikit-learn to a file")
+    sample.add_argument("name", choices=["breast_cancer", "diabetes", "wine"])
+    sample.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    sample.add_argument("--dir", type=Path, default=None, help="default: <home>/data")
+    sample.set_defaults(handler=_sample)
+
+    reg = sub.add_parser("registry", help="show a model's versions, stages and stage history")
+    reg.add_argument("model_name")
+    reg.set_defaults(handler=_registry)
+    return parser
+
+
+def _pidfile(settings: Settings) -> Path:
+    return settings.home.resolve() / "dev.pid"
+
+
+def _dev(_args, settings: Settings) -> None:
+    from mlwright.devstack import DevStack
+    from mlwright.telemetry import setup_logging
+
+    setup_logging(settings)
+    stack = DevStack(settings)
+    _pidfile(settings).parent.mkdir(parents=True, exist_ok=True)
+    _pidfile(settings).write_text(str(os.getpid()))
+    try:
+        stack.start()
+        print(f"Temporal {settings.temporal_address}  Web UI {settings.ui_url}  logs {stack.logs}", flush=True)
+        print("workers: pipelines, io, cpu, training. Ctrl-C stops everything.", flush=True)
+        stack.watch()
+    finally:
+        stack.stop()
+        _pidfile(settings).unlink(missing_ok=True)
+
+
+def _running_pid(settings: Settings) -> int | None:
+    try:
+        pid = int(_pidfile(settings).read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+
+
+def _up(args, settings: Settings) -> None:
+    pid = _running_pid(settings)
+    if pid is None:
+        log = settings.home.resolve() / "logs" / "dev.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "mlwright.cli", "dev"], stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        pid = proc.pid
+        print(f"started the dev stack (pid {pid}); log {log}")
+    asyncio.run(_wait_ready(settings, args.timeout, pid))
+    print(f"ready: Temporal {settings.temporal_address}, Web UI {settings.ui_url}. Stop with: mlwright down")
+
+
+async def _wait_ready(settings: Settings, timeout_s: float, pid: int) -> None:
+    from mlwright.client import connect
+    from mlwright.queues import QueueSet
+    from mlwright.readiness import wait_for_workers
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client = await connect(settings)
+            break
+        except RuntimeError:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                raise RuntimeError(f"the dev stack exited; see {settings.home / 'logs'}") from None
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+    await wait_for_workers(client, QueueSet(settings.task_queue_prefix), max(1.0, deadline - time.monotonic()))
+
+
+def _down(_args, settings: Settings) -> None:
+    pid = _running_pid(settings)
+    if pid is None:
+        print("no dev stack is running")
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(300):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print(f"stopped the dev stack (pid {pid})")
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the dev stack (pid {pid}) did not stop within 30s")
+
+
+def _worker(args, settings: Settings) -> None:
+    from mlwright.queues import Resource
+    from workers.serve import serve
+
+    asyncio.run(serve([Resource(q) for q in args.queues], settings))
+
+
+def _demo(args, settings: Settings) -> None:
+    asyncio.run(_demo_async(args, settings))
+
+
+async def _demo_async(args, settings: Settings) -> None:
+    from mlwright.client import connect
+    from mlwright.demo import run_demo
+    from mlwright.queues import QueueSet
+    from mlwright.readiness import missing_pollers
+
+    try:
+        client = await connect(settings)
+    except RuntimeError as e:
+        raise RuntimeError(f"cannot reach Temporal at {settings.temporal_address} ({e}); run `mlwright up`") from e
+    missing = await missing_pollers(client, QueueSet(settings.task_queue_prefix))
+    if missing:
+        raise RuntimeError(f"no worker serves {missing}; run `mlwright up` (or `mlwright dev`) first")
+    await run_demo(client, settings, args.estimator, say=lambda line: print(line, flush=True))
+
+
+def _sample(args, settings: Settings) -> None:
+    from mlwright.sample_data import write_sample
+
+    print(write_sample(args.name, args.dir or settings.home / "data", args.format).resolve())
+
+
+def _registry(args, settings: Settings) -> None:
+    from mlwright.store import registry
+    from mlwright.store.db import init_db, make_engine, session_scope
+
+    engine = make_engine(settings.resolved_database_url)
+    init_db(engine)
+    with session_scope(engine) as session:
+        versions = registry.list_versions(session, model_name=args.model_name)
+        if not versions:
+            print(f"no versions of {args.model_name!r} in {settings.resolved_database_url}")
+            return
+        stages = {}
+        for stage in ("staging", "canary", "production"):
+            holder = registry.stage_holder(session, model_name=args.model_name, stage=stage)
+            if holder:
+                stages.setdefault(holder.version, []).append(
+                    stage if holder.traffic_fraction == 1 else f"{stage} {holder.traffic_fraction:.0%}")
+        print(f"{args.model_name}: versions")
+        for v in versions:
+            metrics = ", ".join(f"{k}={val:.4f}" for k, val in sorted(v.metrics.items()))
+            print(f"  v{v.version} {v.estimator:<20} [{', '.join(stages.get(v.version, [])) or '-'}] "
+                  f"data {v.data_sha256[:12]} ({v.data_rows} rows) model {v.artifact_sha256[:12]}  {metrics}")
+        print("stage history")
+        for t in registry.transitions(session, model_name=args.model_name):
+            target = f"v{t.version}" if t.version is not None else "(emptied)"
+            print(f"  {t.at:%Y-%m-%d %H:%M:%S} {t.stage:<10} {target:<10} by {t.actor}: {t.reason}")
+
+
+if __name__ == "__main__":
+    main()

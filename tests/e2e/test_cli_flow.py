@@ -1,0 +1,75 @@
+"""The operator's flow with nothing but the `temporal` CLI, against the real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from mlwright.store import registry
+from mlwright.store.db import session_scope
+from tests.conftest import running_workers, target_of
+from tests.e2e.temporal_cli import query_json, temporal
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_start_approve_and_promote_from_the_cli(dev_env, settings, deps, breast_cancer_csv):
+    address = target_of(dev_env.client)
+    wid = f"cli-{uuid.uuid4()}"
+    body = {"model_name": "bc-cli", "dataset": {"uri": f"file://{breast_cancer_csv}", "target": "target"},
+            "estimator": {"name": "random_forest", "params": {"n_estimators": 50}},
+            "promotion": {"canary_duration": "2s"}}
+    async with running_workers(dev_env.client, settings, deps) as queues:
+        await temporal("workflow", "start", "--type", "TrainingPipeline", "--task-queue", queues.pipelines,
+                       "--workflow-id", wid, "--input", json.dumps(body), address=address)
+        for _ in range(300):
+            status = await query_json(wid, "status", address)
+            if status["awaiting_approval"]:
+                break
+            await asyncio.sleep(0.1)
+        assert status["awaiting_approval"] and status["candidate_version"] == 1
+
+        refused = await temporal("workflow", "update", "execute", "-w", wid, "--name", "approve",
+                                 "--input", '{"approver": "", "reason": "x"}', address=address, check=False)
+        assert refused.returncode != 0 and "approver must not be empty" in refused.stderr
+        await temporal("workflow", "update", "execute", "-w", wid, "--name", "approve",
+                       "--input", '{"approver": "dana", "reason": "reviewed"}', address=address)
+        done = await temporal("workflow", "result", "-w", wid, "-o", "json", address=address)
+
+    result = json.loads(done.stdout)["result"]
+    assert (result["decision"], result["version"], result["decided_by"]) == ("promoted", 1, "dana")
+    with session_scope(deps.engine) as session:
+        production = registry.version_in_stage(session, model_name="bc-cli", stage="production")
+        assert production.version == 1 and production.estimator == "random_forest"
+        assert production.params["n_estimators"] == 50
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ('{"model_name": "x"}', "dataset: Field required"),
+        ('{"model_name": "x", "dataset": {"uri": "a.csv", "target": "y"}, "split": {"test_size": "abc"}}',
+         "split.test_size"),
+        ('{"model_name": "x", "dataset": {"uri": "a.csv", "target": "y"}, "estimator": {"name": "svm"}}',
+         "unknown estimator 'svm'"),
+        ('"not an object"', "invalid TrainingPipeline input"),
+    ],
+)
+async def test_invalid_cli_input_fails_the_run_within_seconds(dev_env, settings, deps, body, named):
+    address = target_of(dev_env.client)
+    wid = f"bad-{uuid.uuid4()}"
+    async with running_workers(dev_env.client, settings, deps) as queues:
+        await temporal("workflow", "start", "--type", "TrainingPipeline", "--task-queue", queues.pipelines,
+                       "--workflow-id", wid, "--input", body, address=address)
+        for _ in range(50):
+            described = json.loads((await temporal("workflow", "describe", "-w", wid, "-o", "json",
+                                                   address=address)).stdout)
+            if described["workflowExecutionInfo"]["status"] != "WORKFLOW_EXECUTION_STATUS_RUNNING":
+                break
+            await asyncio.sleep(0.1)
+    assert described["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_FAILED"
+    failure = await temporal("workflow", "result", "-w", wid, address=address, check=False)
+    assert named in failure.stdout + failure.stderr
