@@ -40,8 +40,11 @@ def _read_sql(url: str, query: str) -> pd.DataFrame:
     except (NoSuchModuleError, sqlalchemy.exc.ArgumentError) as e:
         raise InvalidInput("dataset.uri", f"not a database URL SQLAlchemy knows: {e}") from e
     try:
+        # Executed here rather than by pandas.read_sql, which would wrap the driver's error and
+        # hide whether the fault is the user's query or a transient connection problem.
         with engine.connect() as connection:
-            return pd.read_sql_query(sqlalchemy.text(query), connection)
+            result = connection.execute(sqlalchemy.text(query))
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     except ProgrammingError as e:
         raise InvalidInput("dataset.query", str(e.orig).strip()) from e
     except DBAPIError as e:

@@ -36,7 +36,6 @@ def select_features(frame: pd.DataFrame, target: str) -> tuple[list[str], list[s
             dropped[column] = "unique per row (an identifier)"
         elif types.is_numeric_dtype(series) and not types.is_bool_dtype(series):
             numeric.append(column)
-            dropped[column] = "unique per row (an identifier)"
         elif distinct > MAX_CATEGORY_LEVELS:
             dropped[column] = f"{distinct} levels (more than {MAX_CATEGORY_LEVELS})"
         else:

@@ -6,7 +6,7 @@ change carries an idempotency key; calling either again returns what the first c
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -18,6 +18,7 @@ _VERSION_RACE_RETRIES = 5
 
 def register_version(session: Session, *, data: ModelVersionCreate) -> ModelVersion:
     """Add the next version of ``data.model_name``, or return the one ``data.source_run`` made."""
+    _lock_model(session, data.model_name)
     for _ in range(_VERSION_RACE_RETRIES):
         existing = session.exec(
             select(ModelVersion).where(
@@ -38,6 +39,13 @@ def register_version(session: Session, *, data: ModelVersionCreate) -> ModelVers
             # Another process took this version number (or registered this run) in between.
             continue
     raise RuntimeError(f"could not allocate a version of {data.model_name} after {_VERSION_RACE_RETRIES} tries")
+
+
+def _lock_model(session: Session, model_name: str) -> None:
+    # Optimistic retries starve under many concurrent registrations of one model; PostgreSQL
+    # serialises them with a lock held until the transaction ends. SQLite serialises all writers.
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:name))").bindparams(name=model_name))
 
 
 def get_version(session: Session, *, model_name: str, version: int) -> ModelVersion:

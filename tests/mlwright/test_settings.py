@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from mlwright.queues import QueueSet, Resource
+from mlwright.settings import Settings
+
+
+def test_environment_overrides_defaults(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLWRIGHT_TEMPORAL_ADDRESS", "temporal.internal:7233")
+    monkeypatch.setenv("MLWRIGHT_TRAINING_CONCURRENCY", "3")
+    s = Settings(home=tmp_path)
+    assert (s.temporal_address, s.training_concurrency) == ("temporal.internal:7233", 3)
+    assert s.resolved_database_url == f"sqlite:///{tmp_path.resolve()}/mlwright.db"
+
+
+def test_config_file_is_read_and_environment_wins(monkeypatch, tmp_path):
+    config = tmp_path / "mlwright.toml"
+    config.write_text('temporal_namespace = "ml"\ncpu_concurrency = 6\n')
+    monkeypatch.setenv("MLWRIGHT_CONFIG_FILE", str(config))
+    monkeypatch.setenv("MLWRIGHT_CPU_CONCURRENCY", "4")
+    s = Settings()
+    assert (s.temporal_namespace, s.cpu_concurrency) == ("ml", 4)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"temporal_address": "localhost"}, "must be host:port"),
+        ({"io_concurrency": 0}, "io_concurrency"),
+        ({"environment": "production"}, "production needs a server database"),
+        ({"environment": "production", "database_url": "postgresql+psycopg://db/x", "temporal_api_key": "changeme"},
+         "placeholder"),
+        ({"log_level": "LOUD"}, "unknown log level"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_reason(values, message):
+    with pytest.raises(ValidationError, match=message):
+        Settings(**values)
+
+
+def test_run_links_point_at_the_ui():
+    s = Settings(dev_ui_port=9000)
+    assert s.run_url("wf", "r1") == "http://localhost:9000/namespaces/default/workflows/wf/r1/history"
+
+
+def test_queue_prefix_is_recovered_from_the_workflow_queue():
+    queues = QueueSet.from_workflow_queue("staging-pipelines")
+    assert (queues[Resource.IO], queues[Resource.TRAINING]) == ("staging-io", "staging-training")
+    with pytest.raises(ValueError, match="ending in 'pipelines'"):
+        QueueSet.from_workflow_queue("default")
