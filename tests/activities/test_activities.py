@@ -1,0 +1,113 @@
+"""Activities in ActivityEnvironment: heartbeats, error translation, idempotent writes."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.datasets import DatasetActivities
+from activities.evaluation import EvaluationActivities
+from activities.features import FeatureActivities
+from activities.registry import RegistryActivities
+from activities.training import TrainingActivities
+from mlwright.contracts import training_steps as c
+from mlwright.contracts.training import DatasetSpec, EstimatorSpec, QualitySpec, SplitSpec
+from mlwright.store import registry
+from mlwright.store.db import session_scope
+from mlwright.store.reports import get_quality_report
+
+RUN = c.RunKey(workflow_id="wf", run_id="r1")
+
+
+@pytest.fixture
+def env() -> ActivityEnvironment:
+    return ActivityEnvironment()
+
+
+@pytest.fixture
+def prepared(env, deps, breast_cancer_csv):
+    """Extracted, featurised and split breast-cancer data, through the real activities."""
+    data = env.run(DatasetActivities(deps).extract_dataset,
+                   c.ExtractInput(dataset=DatasetSpec(uri=str(breast_cancer_csv), target="target")))
+    fs = env.run(FeatureActivities(deps).build_features, c.FeaturesInput(data=data, target="target", task=None))
+    split = env.run(FeatureActivities(deps).split_dataset, c.SplitInput(features=fs, split=SplitSpec()))
+    return data, fs, split
+
+
+def test_extract_is_content_addressed_and_reads_sql(env, deps, tmp_path, breast_cancer_csv):
+    extract = DatasetActivities(deps).extract_dataset
+    spec = c.ExtractInput(dataset=DatasetSpec(uri=str(breast_cancer_csv), target="target"))
+    first, again = env.run(extract, spec), env.run(extract, spec)
+    assert first == again and first.rows == 569
+    with sqlite3.connect(tmp_path / "src.db") as conn:
+        pd.read_csv(breast_cancer_csv).to_sql("t", conn, index=False)
+    from_sql = env.run(extract, c.ExtractInput(dataset=DatasetSpec(
+        uri=f"sqlite:///{tmp_path / 'src.db'}", target="target", query="select * from t")))
+    assert from_sql.rows == 569 and from_sql.columns == first.columns
+
+
+def test_missing_target_column_is_non_retryable_and_named(env, deps, breast_cancer_csv):
+    with pytest.raises(ApplicationError) as caught:
+        env.run(DatasetActivities(deps).extract_dataset,
+                c.ExtractInput(dataset=DatasetSpec(uri=str(breast_cancer_csv), target="diagnosis")))
+    assert caught.value.type == "InvalidInput" and caught.value.non_retryable
+    assert caught.value.message.startswith("dataset.target: column 'diagnosis' is not in the dataset")
+
+
+def test_failed_quality_gate_keeps_one_report(env, deps, prepared):
+    data, _, _ = prepared
+    validate = DatasetActivities(deps).validate_data_quality
+    inp = c.QualityInput(run=RUN, data=data, target="target", task=None,
+                         quality=QualitySpec(required_columns=["patient_age"]))
+    for _ in range(2):  # a retry must not add a second report
+        with pytest.raises(ApplicationError) as caught:
+            env.run(validate, inp)
+    assert caught.value.type == "DataQualityFailed" and caught.value.non_retryable
+    assert caught.value.details[0]["column"] == "patient_age"
+    with session_scope(deps.engine) as session:
+        report = get_quality_report(session, run_key=RUN.key("validate_data_quality"))
+    assert report.passed is False
+    assert any(ch["name"] == "column_present" and not ch["passed"] for ch in report.report["checks"])
+
+
+def test_training_heartbeats_its_phases(env, deps, prepared):
+    _, fs, split = prepared
+    beats: list = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+    trained = env.run(TrainingActivities(deps, heartbeat_every_s=0.01).train_model, c.TrainInput(
+        features=fs, train=split.train, estimator=EstimatorSpec(name="gradient_boosting"), seed=3))
+    phases = [b["phase"] for b in beats]
+    assert ["load", "preprocess", "fit", "done", "store"] == list(dict.fromkeys(phases))
+    assert all(b["step"] == "train_model" and b["elapsed_s"] >= 0 for b in beats)
+    assert trained.params["random_state"] == 3 and trained.artifact.size_bytes > 0
+
+
+def test_register_and_stage_writes_are_idempotent(env, deps, prepared):
+    data, fs, split = prepared
+    trained = env.run(TrainingActivities(deps).train_model, c.TrainInput(
+        features=fs, train=split.train, estimator=EstimatorSpec(name="ridge"), seed=0))
+    scores = env.run(EvaluationActivities(deps).evaluate_model, c.EvaluateInput(
+        model=trained.artifact, test=split.test, target="target", task=fs.task))
+    reg = RegistryActivities(deps)
+    inp = c.RegisterInput(run=RUN, model_name="bc", task=fs.task, estimator=EstimatorSpec(name="ridge"),
+                          model=trained, metrics=scores, training_data=split.train, features=fs)
+    assert env.run(reg.register_model_version, inp) == env.run(reg.register_model_version, inp)
+    change = c.StageChange(run=RUN, step="deploy_staging", model_name="bc", version=1, stage="staging", actor="t")
+    env.run(reg.set_model_stage, change)
+    env.run(reg.set_model_stage, change)
+    with session_scope(deps.engine) as session:
+        assert len(registry.list_versions(session, model_name="bc")) == 1
+        assert len(registry.transitions(session, model_name="bc")) == 1
+
+    report = env.run(EvaluationActivities(deps).run_integration_tests, c.IntegrationInput(
+        model_name="bc", stage="staging", expected_version=1, test=split.test, target="target", task=fs.task,
+        expected_metrics=scores))
+    assert report.passed, report.checks
+    wrong = env.run(EvaluationActivities(deps).run_integration_tests, c.IntegrationInput(
+        model_name="bc", stage="staging", expected_version=2, test=split.test, target="target", task=fs.task,
+        expected_metrics=scores))
+    assert not wrong.passed and wrong.checks[0].name == "stage_resolves"

@@ -1,0 +1,72 @@
+"""What each worker serves agrees with the step catalog, and workflow code stays clean."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+from temporalio import activity, workflow
+
+from activities.activity import defn_name
+from mlwright.queues import Resource
+from workers.definitions import STEPS, WORKFLOWS, activities_for, activity_implementations
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_step_is_served_on_its_queue_with_its_contract(deps):
+    served = {r: {defn_name(a): a for a in activities_for(r, deps)} for r in Resource}
+    for step in STEPS:
+        impl = served[step.resource].get(step.name)
+        assert impl is not None, f"{step.name} is not served on {step.resource}"
+        hints = typing.get_type_hints(impl)
+        params = [p for p in inspect.signature(impl).parameters]
+        assert len(params) == 1, f"{step.name} takes {params}: one contract argument only"
+        assert hints[params[0]] is step.input and hints["return"] is step.output, step.name
+        assert not inspect.iscoroutinefunction(impl), f"{step.name}: CPU/blocking work must be a sync activity"
+    assert not served[Resource.PIPELINES]
+
+
+def test_no_activity_is_registered_twice(deps):
+    names = [defn_name(a) for a in activity_implementations(deps).values()]
+    assert len(names) == len(set(names)) == len(STEPS)
+
+
+def test_workflows_have_one_argument_handlers():
+    for wf in WORKFLOWS:
+        defn = workflow._Definition.must_from_class(wf)
+        handlers = [defn.run_fn, *[u.fn for u in defn.updates.values()], *[q.fn for q in defn.queries.values()],
+                    *[s.fn for s in defn.signals.values()]]
+        for fn in handlers:
+            assert len(inspect.signature(fn).parameters) <= 2, f"{wf.__name__}.{fn.__name__}"
+
+
+def test_workflow_modules_import_no_heavy_or_io_libraries():
+    code = ("import sys, workflows.training_pipeline;"
+            "bad = [m for m in ('sklearn', 'pandas', 'sqlalchemy', 'sqlmodel', 'pyarrow', 'activities')"
+            " if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, f"workflow import pulled in {done.stdout}{done.stderr}"
+
+
+def test_workflow_code_reads_no_clock_randomness_or_files():
+    banned = re.compile(r"datetime\.now|time\.time\(|random\.|uuid\.uuid4|open\(|os\.environ")
+    for path in (ROOT / "workflows").glob("*.py"):
+        hits = [line for line in path.read_text().splitlines() if banned.search(line)]
+        assert not hits, f"{path.name}: {hits}"
+
+
+def test_task_queue_names_live_in_one_module():
+    literal = re.compile(r"task_queue\s*=\s*[\"']")
+    for path in [*ROOT.glob("mlwright/**/*.py"), *ROOT.glob("workers/*.py"), *ROOT.glob("workflows/*.py")]:
+        assert not literal.search(path.read_text()), f"{path}: task queue literal"
+
+
+def test_activity_defn_names_match_method_names(deps):
+    for name, impl in activity_implementations(deps).items():
+        assert impl.__name__ == name
+        assert activity._Definition.must_from_callable(impl).name == name
