@@ -53,21 +53,30 @@ def concurrency(resource: Resource, settings: Settings) -> int:
 
 def build_worker(client: Client, resource: Resource, settings: Settings, deps: ActivityDeps | None,
                  queues: QueueSet, replace: Sequence[Callable] = ()) -> tuple[Worker, ThreadPoolExecutor | None]:
-    """A worker for one resource class; the caller shuts the executor down after the worker.
+    """The worker of one resource class, serving what the catalog assigns to it.
 
     ``replace`` swaps catalog activities for others registered under the same name (tests use it
-    to force failure paths).
+    to force failure paths). The caller shuts the executor down after the worker.
     """
-    limit = concurrency(resource, settings)
     if resource is Resource.PIPELINES:
-        return Worker(client, task_queue=queues.pipelines, workflows=WORKFLOWS,
-                      max_concurrent_workflow_tasks=limit), None
+        return configure_worker(client, resource, settings, queues, workflows=WORKFLOWS)
     if deps is None:
         raise ValueError(f"the {resource} worker needs activity dependencies")
-    executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"mlwright-{resource}")
     swaps = {activity.defn_name(f): f for f in replace} if replace else {}
     served = [swaps.get(activity.defn_name(a), a) for a in activities_for(resource, deps)]
-    worker = Worker(client, task_queue=queues[resource], activities=served,
-                    activity_executor=executor, max_concurrent_activities=limit,
+    return configure_worker(client, resource, settings, queues, activities=served)
+
+
+def configure_worker(client: Client, resource: Resource, settings: Settings, queues: QueueSet,
+                     workflows: Sequence[type] = (), activities: Sequence[Callable] = ()
+                     ) -> tuple[Worker, ThreadPoolExecutor | None]:
+    """How mlwright runs any worker: its queue, its limits, a thread pool for sync activities."""
+    limit = concurrency(resource, settings)
+    if resource is Resource.PIPELINES:
+        return Worker(client, task_queue=queues.pipelines, workflows=list(workflows),
+                      max_concurrent_workflow_tasks=limit), None
+    executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"mlwright-{resource}")
+    worker = Worker(client, task_queue=queues[resource], activities=list(activities), activity_executor=executor,
+                    max_concurrent_activities=limit,
                     graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_s))
     return worker, executor
