@@ -1,0 +1,40 @@
+# Everything a newcomer needs: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo stop test lint bench record-histories clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the embedded stack (Temporal dev server + workers) and run the training demo.
+demo: $(STAMP)
+	$(BIN)/mlwright up
+	$(BIN)/mlwright demo
+	@echo
+	@echo "The stack keeps running (Web UI above). Stop it with: make stop"
+
+stop: $(STAMP)
+	$(BIN)/mlwright down
+
+## The whole suite: unit, activity, workflow (dev server + time-skipping), replay, end-to-end.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/overhead.py
+
+record-histories: $(STAMP)
+	$(BIN)/python -m tests.replay.record_histories $(VERSION)
+
+clean:
+	rm -rf $(VENV) .mlwright .pytest_cache .ruff_cache *.egg-info
