@@ -62,10 +62,19 @@ class DevStack:
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
+        self._create_schema()
         self._spawn("temporal", self.server_command())
         self.wait_server(timeout_s=60)
         for resource in Resource:
             self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value])
+
+    def _create_schema(self) -> None:
+        # Once, before the workers start, rather than in a race between them.
+        from mlwright.store.db import init_db, make_engine
+
+        engine = make_engine(self.settings.resolved_database_url)
+        init_db(engine)
+        engine.dispose()
 
     def wait_server(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

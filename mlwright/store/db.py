@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, event, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -40,8 +41,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def init_db(engine: Engine) -> None:
-    """Create missing tables. Idempotent; safe for every worker to call at start."""
-    SQLModel.metadata.create_all(engine)
+    """Create missing tables. Idempotent, and safe for several workers starting at once."""
+    tables = len(SQLModel.metadata.tables)
+    for attempt in range(tables + 1):
+        try:
+            SQLModel.metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            # Another process created a table between our existence check and our CREATE. Each
+            # lost race means one more table exists, so this ends within one pass per table.
+            if attempt == tables:
+                raise
 
 
 @contextmanager

@@ -96,3 +96,14 @@ def test_unknown_version_is_refused(engine):
     with session_scope(engine) as s, pytest.raises(ModelNotFound, match="no version 3"):
         registry.set_stage(s, model_name="m", version=3, stage="production", actor="a", reason="",
                            idempotency_key="x")
+
+
+def test_schema_creation_survives_concurrent_workers(tmp_path):
+    from mlwright.store.db import init_db, make_engine
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    engines = [make_engine(url) for _ in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(init_db, engines))
+    with session_scope(engines[0]) as s:
+        assert registry.list_versions(s, model_name="m") == []
