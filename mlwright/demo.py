@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from temporalio.client import Client
 
 from mlwright.contracts.training import ApprovalDecision, TrainingInput, TrainingResult, TrainingStatus
+from mlwright.devstack import temporal_binary
 from mlwright.queues import QueueSet
 from mlwright.sample_data import write_sample
 from mlwright.settings import Settings
@@ -62,13 +65,20 @@ def _report(result: TrainingResult, workflow_id: str, settings: Settings, inp: T
     say("")
     say(f"Web UI of this run: {settings.run_url(workflow_id)}")
     addr = f"--address {settings.temporal_address} --namespace {settings.temporal_namespace}"
+    temporal = _shown_path(temporal_binary())
     start_input = json.dumps({"model_name": MODEL_NAME, "dataset": {"uri": inp.dataset.uri, "target": "target"},
                               "estimator": {"name": "gradient_boosting"}})
     say("Try next:")
-    say(f"  temporal workflow show {addr} -w {workflow_id}")
-    say(f"  temporal workflow query {addr} -w {workflow_id} --type status")
-    say(f"  temporal workflow start {addr} --type TrainingPipeline --task-queue "
+    say(f"  {temporal} workflow show {addr} -w {workflow_id}")
+    say(f"  {temporal} workflow query {addr} -w {workflow_id} --type status")
+    say(f"  {temporal} workflow start {addr} --type TrainingPipeline --task-queue "
         f"{QueueSet(settings.task_queue_prefix).pipelines} --workflow-id my-run --input '{start_input}'")
-    say(f"  temporal workflow update execute {addr} -w my-run --name approve "
+    say(f"  {temporal} workflow update execute {addr} -w my-run --name approve "
         "--input '{\"approver\": \"you\", \"reason\": \"looks good\"}'")
-    say(f"  mlwright registry {MODEL_NAME}")
+    say(f"  {_shown_path(str(Path(sys.executable).with_name('mlwright')))} registry {MODEL_NAME}")
+
+
+def _shown_path(binary: str) -> str:
+    """A binary as a person would type it here: relative when under the working directory."""
+    path = Path(binary)
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)

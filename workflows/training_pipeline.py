@@ -66,7 +66,8 @@ class TrainingPipeline:
         self._metric = self._check_inferred_task(fs.task)
         split = await self._do("split", steps.SPLIT, c.SplitInput(features=fs, split=inp.split))
         model = await self._do("train", steps.TRAIN, c.TrainInput(
-            features=fs, train=split.train, estimator=inp.estimator, seed=inp.split.seed))
+            features=fs, train=split.train, estimator=inp.estimator, seed=inp.split.seed),
+            summary=f"Train {inp.estimator.name} on {split.train.rows} rows")
         metrics = await self._do("evaluate", steps.EVALUATE, c.EvaluateInput(
             model=model.artifact, test=split.test, target=fs.target, task=fs.task))
         self._candidate_metrics = metrics.values
@@ -164,22 +165,25 @@ class TrainingPipeline:
             production_metrics=comparison.production_metrics if comparison else {},
             metric=self._metric, decision=self._decision)
 
-    async def _do(self, label: str, step: Step, arg):
+    async def _do(self, label: str, step: Step, arg, summary: str | None = None):
         self._step = label
         started = workflow.now()
-        result = await run_step(step, arg, self._queues)
+        result = await run_step(step, arg, self._queues, summary)
         self._durations[label] = (workflow.now() - started).total_seconds()
         return result
 
     async def _set_stage(self, label: str, stage: str, actor: str, reason: str, fraction: float = 1.0) -> None:
+        version = self._candidate.version
+        share = f" ({fraction:.0%} of traffic)" if stage == "canary" else ""
         await self._do(label, steps.SET_STAGE, c.StageChange(
-            run=self._run, step=label, model_name=self._inp.model_name, version=self._candidate.version,
-            stage=stage, traffic_fraction=fraction, actor=actor, reason=reason))
+            run=self._run, step=label, model_name=self._inp.model_name, version=version,
+            stage=stage, traffic_fraction=fraction, actor=actor, reason=reason),
+            summary=f"{stage}: {self._inp.model_name} v{version}{share}")
 
     async def _retire_canary(self, label: str, reason: str) -> None:
         await self._do(label, steps.RETIRE_STAGE, c.RetireStage(
             run=self._run, step=label, model_name=self._inp.model_name, stage="canary", actor=PIPELINE_ACTOR,
-            reason=reason))
+            reason=reason), summary=f"end canary of {self._inp.model_name}: {reason}")
 
     def _check_inferred_task(self, task: str) -> str:
         try:

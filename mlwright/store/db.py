@@ -42,15 +42,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def init_db(engine: Engine) -> None:
     """Create missing tables. Idempotent, and safe for several workers starting at once."""
-    tables = len(SQLModel.metadata.tables)
-    for attempt in range(tables + 1):
+    table_count = len(SQLModel.metadata.tables)
+    for attempt in range(table_count + 1):
         try:
             SQLModel.metadata.create_all(engine)
             return
         except (OperationalError, ProgrammingError, IntegrityError):
             # Another process created a table between our existence check and our CREATE. Each
             # lost race means one more table exists, so this ends within one pass per table.
-            if attempt == tables:
+            if attempt == table_count:
                 raise
 
 
