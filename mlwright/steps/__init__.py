@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from mlwright.errors import MlwrightError, as_application_error
+from mlwright.heartbeat import heartbeating
 from mlwright.policies import StepPolicy
 from mlwright.queues import Resource
 
@@ -38,13 +39,18 @@ class Step(Generic[InT, OutT]):
         """Declare ``fn`` (a sync method) as this step's activity implementation.
 
         Domain errors become ApplicationErrors of the same type, non-retryable unless the error
-        says otherwise; anything else stays retryable, as a transient fault would be.
+        says otherwise; anything else stays retryable, as a transient fault would be. When the
+        policy has a heartbeat timeout, heartbeats run for the whole call (six per timeout).
         """
+        heartbeat = self.policy.heartbeat
 
         @functools.wraps(fn)
         def translated(*args, **kwargs):
             try:
-                return fn(*args, **kwargs)
+                if heartbeat is None:
+                    return fn(*args, **kwargs)
+                with heartbeating(self.name, every_s=heartbeat.total_seconds() / 6):
+                    return fn(*args, **kwargs)
             except MlwrightError as e:
                 raise as_application_error(e) from e
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from datetime import timedelta
 
 import pandas as pd
 import pytest
@@ -16,6 +18,9 @@ from activities.registry import RegistryActivities
 from activities.training import TrainingActivities
 from mlwright.contracts import training_steps as c
 from mlwright.contracts.training import DatasetSpec, EstimatorSpec, QualitySpec, SplitSpec
+from mlwright.policies import StepPolicy
+from mlwright.queues import Resource
+from mlwright.steps import Step
 from mlwright.store import registry
 from mlwright.store.db import session_scope
 from mlwright.store.reports import get_quality_report
@@ -78,7 +83,7 @@ def test_training_heartbeats_its_phases(env, deps, prepared):
     _, fs, split = prepared
     beats: list = []
     env.on_heartbeat = lambda *details: beats.append(details[0])
-    trained = env.run(TrainingActivities(deps, heartbeat_every_s=0.01).train_model, c.TrainInput(
+    trained = env.run(TrainingActivities(deps).train_model, c.TrainInput(
         features=fs, train=split.train, estimator=EstimatorSpec(name="gradient_boosting"), seed=3))
     phases = [b["phase"] for b in beats]
     assert ["load", "preprocess", "fit", "done", "store"] == list(dict.fromkeys(phases))
@@ -111,3 +116,21 @@ def test_register_and_stage_writes_are_idempotent(env, deps, prepared):
         model_name="bc", stage="staging", expected_version=2, test=split.test, target="target", task=fs.task,
         expected_metrics=scores))
     assert not wrong.passed and wrong.checks[0].name == "stage_resolves"
+
+
+SLOW = Step("slow_step", "Slow", c.ExtractInput, c.Metrics, Resource.IO,
+            StepPolicy(start_to_close=timedelta(seconds=10), heartbeat=timedelta(seconds=0.06)))
+
+
+@SLOW.defn
+def slow_step(inp: c.ExtractInput) -> c.Metrics:
+    time.sleep(0.1)  # a long blocking call that cannot heartbeat itself
+    return c.Metrics(values={})
+
+
+def test_every_step_with_a_heartbeat_timeout_heartbeats_while_busy(env):
+    beats: list = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+    env.run(slow_step, c.ExtractInput(dataset=DatasetSpec(uri="x.csv", target="y")))
+    assert len(beats) >= 4 and {b["phase"] for b in beats} == {"start"}
+    assert beats[-1]["elapsed_s"] >= 0.05
