@@ -1,0 +1,97 @@
+"""The four source systems on disk: EHR in SQL, labs as daily Parquet, claims as monthly CSV, and
+the pharmacy store behind its HTTP API. ``seed`` writes them; ``read_*`` extract a run's window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy
+
+from mlwright.errors import DatasetNotFound, InvalidInput
+from mlwright.patient_risk.synthetic import Population
+
+EHR_TABLES = ("patients", "encounters", "diagnoses", "outcomes")
+LAB_WINDOW_DAYS = 30
+CLAIM_WINDOW_DAYS = 365
+FILL_WINDOW_DAYS = 180
+
+
+@dataclass(frozen=True)
+class SourceLocations:
+    ehr_url: str
+    labs_dir: Path
+    claims_dir: Path
+    pharmacy_file: Path
+
+    @classmethod
+    def under(cls, root: Path, ehr_url: str | None = None) -> SourceLocations:
+        root = root.resolve()
+        return cls(ehr_url or f"sqlite:///{root / 'ehr.db'}", root / "labs", root / "claims",
+                   root / "pharmacy" / "fills.parquet")
+
+
+def seed(population: Population, where: SourceLocations) -> dict[str, int]:
+    """Write every source (replacing what was there); returns rows written per table."""
+    engine = sqlalchemy.create_engine(where.ehr_url)
+    try:
+        with engine.begin() as conn:
+            for table in EHR_TABLES:
+                getattr(population, table).to_sql(table, conn, if_exists="replace", index=False, chunksize=50_000)
+    finally:
+        engine.dispose()
+    for directory in (where.labs_dir, where.claims_dir, where.pharmacy_file.parent):
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.glob("*.*"):
+            old.unlink()
+    for day, rows in population.labs.groupby("file_date"):
+        rows.drop(columns="file_date").to_parquet(where.labs_dir / f"{pd.Timestamp(day):%Y-%m-%d}.parquet", index=False)
+    claims = population.claims.assign(month=population.claims["service_date"].astype("datetime64[ns]").dt.strftime("%Y-%m"))
+    for month, rows in claims.groupby("month"):
+        rows.drop(columns="month").to_csv(where.claims_dir / f"{month}.csv", index=False)
+    population.fills.to_parquet(where.pharmacy_file, index=False)
+    return {name: len(getattr(population, name)) for name in
+            ("patients", "encounters", "diagnoses", "outcomes", "labs", "claims", "fills")}
+
+
+def read_ehr(url: str, run_date: date) -> dict[str, pd.DataFrame]:
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            missing = [t for t in EHR_TABLES[:3] if not sqlalchemy.inspect(conn).has_table(t)]
+            if missing:
+                raise DatasetNotFound(f"sources.ehr: tables {missing} missing in {engine.url!r}; run `mlwright sources seed`")
+            since = run_date - timedelta(days=CLAIM_WINDOW_DAYS)
+            return {
+                "patients": pd.read_sql_query(sqlalchemy.text("select * from patients"), conn),
+                "encounters": pd.read_sql_query(
+                    sqlalchemy.text("select * from encounters where admit_date > :since and admit_date <= :until"),
+                    conn, params={"since": str(since), "until": str(run_date)}),
+                "diagnoses": pd.read_sql_query(sqlalchemy.text("select * from diagnoses"), conn),
+            }
+    finally:
+        engine.dispose()
+
+
+def read_labs(labs_dir: Path, run_date: date) -> pd.DataFrame:
+    days = [run_date - timedelta(days=d) for d in range(LAB_WINDOW_DAYS)]
+    files = [labs_dir / f"{d:%Y-%m-%d}.parquet" for d in days]
+    present = [f for f in files if f.exists()]
+    if not present:
+        raise DatasetNotFound(f"sources.labs: no daily files in {labs_dir} for the {LAB_WINDOW_DAYS} days to {run_date}")
+    return pd.concat([pd.read_parquet(f).assign(file_date=f.stem) for f in present], ignore_index=True)
+
+
+def read_claims(claims_dir: Path, run_date: date) -> pd.DataFrame:
+    since = run_date - timedelta(days=CLAIM_WINDOW_DAYS)
+    months = sorted({f"{since + timedelta(days=d):%Y-%m}" for d in range(CLAIM_WINDOW_DAYS + 1)})
+    present = [claims_dir / f"{m}.csv" for m in months if (claims_dir / f"{m}.csv").exists()]
+    if not present:
+        raise DatasetNotFound(f"sources.claims: no monthly CSV in {claims_dir} for the year to {run_date}")
+    claims = pd.concat([pd.read_csv(f) for f in present], ignore_index=True)
+    if "service_date" not in claims.columns:
+        raise InvalidInput("sources.claims", f"column 'service_date' missing; columns are {list(claims.columns)}")
+    dates = pd.to_datetime(claims["service_date"], errors="coerce")
+    return claims[(dates > pd.Timestamp(since)) & (dates <= pd.Timestamp(run_date))].reset_index(drop=True)

@@ -1,0 +1,52 @@
+"""The pharmacy system's API: `GET /fills?as_of=YYYY-MM-DD&since=YYYY-MM-DD&page_token=N&page_size=M`.
+
+Returns fills *recorded* by ``as_of`` (late records appear in later pulls, as in the real system),
+ordered by fill_id, a page at a time with an opaque ``next_page_token``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mlwright.services.http import JsonServer
+
+MAX_PAGE = 10_000
+
+
+class PharmacyApi:
+    def __init__(self, fills_file: Path) -> None:
+        self.fills_file = fills_file
+        self._fills: pd.DataFrame | None = None
+
+    def _data(self) -> pd.DataFrame:
+        if self._fills is None:  # loaded on first use, so the service starts before sources are seeded
+            fills = pd.read_parquet(self.fills_file)
+            for column in ("fill_date", "recorded_date"):
+                fills[column] = pd.to_datetime(fills[column]).dt.strftime("%Y-%m-%d")
+            self._fills = fills.sort_values("fill_id").reset_index(drop=True)
+        return self._fills
+
+    def handle(self, method: str, path: str, query: dict[str, str], _body) -> tuple[int, object]:
+        if method != "GET" or path != "/fills":
+            return 404, {"error": f"no route {method} {path}"}
+        if not self.fills_file.exists():
+            return 503, {"error": "pharmacy store not seeded"}
+        try:
+            as_of, since = query["as_of"], query.get("since", "0000-00-00")
+            start = int(query.get("page_token", "0"))
+            size = min(int(query.get("page_size", "1000")), MAX_PAGE)
+        except (KeyError, ValueError) as e:
+            return 400, {"error": f"bad query parameter: {e}"}
+        fills = self._data()
+        window = fills[(fills["recorded_date"] <= as_of) & (fills["fill_date"] > since)]
+        page = window.iloc[start:start + size]
+        following = start + size if start + size < len(window) else None
+        return 200, {"fills": page.to_dict(orient="records"),
+                     "next_page_token": str(following) if following is not None else None,
+                     "total": len(window)}
+
+
+def serve(fills_file: Path, port: int = 0) -> JsonServer:
+    return JsonServer(PharmacyApi(fills_file).handle, port=port)
