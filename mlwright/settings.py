@@ -73,6 +73,26 @@ class Settings(BaseSettings):
         10, ge=0, description="On SIGTERM, how long running activities get to finish before cancellation."
     )
 
+    sources_root: Path | None = Field(None, description="Patient-risk source systems; default <home>/sources.")
+    ehr_url: str | None = Field(None, description="EHR database URL; default SQLite under sources_root.")
+    pharmacy_url: str = Field("http://127.0.0.1:8788", description="Base URL of the pharmacy system's API.")
+    fhir_url: str = Field("http://127.0.0.1:8789/fhir", description="Downstream FHIR R4 endpoint (base URL).")
+    care_database_url: str | None = Field(
+        None, description="Care-management database URL; default sqlite:///<home>/care.db."
+    )
+    alert_routes: dict[str, list[str]] = Field(
+        default_factory=lambda: {"critical": ["http://127.0.0.1:8790/alerts"],
+                                 "warning": ["http://127.0.0.1:8790/alerts"], "info": []},
+        description="Webhook URLs per severity (critical, warning, info), as JSON.",
+    )
+    business_rules_file: Path = Field(
+        Path(__file__).parent / "patient_risk" / "business_rules.toml", description="Business rules (TOML)."
+    )
+    fault_injection: str | None = Field(
+        None, description="Testing only: 'step:N' makes the first N executions of that step in each worker "
+        "process fail ('step' alone: every execution). Refused in production.",
+    )
+
     otlp_endpoint: str | None = Field(None, description="OTLP gRPC endpoint for traces; none = no export.")
     log_level: str = Field("INFO", description="Python log level of mlwright processes.")
 
@@ -108,10 +128,29 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}")
         return value.upper()
 
+    @field_validator("alert_routes")
+    @classmethod
+    def _known_severities(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = set(value) - {"critical", "warning", "info"}
+        if unknown:
+            raise ValueError(f"unknown severities {sorted(unknown)}; use critical, warning, info")
+        return value
+
+    @field_validator("fault_injection")
+    @classmethod
+    def _fault_spec(cls, value: str | None) -> str | None:
+        if value is not None:
+            step, _, count = value.partition(":")
+            if not step or (count and not count.isdigit()):
+                raise ValueError(f"expected 'step' or 'step:N', got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:
         if self.environment != "production":
             return self
+        if self.fault_injection:
+            raise ValueError("MLWRIGHT_FAULT_INJECTION is for testing and is refused in production")
         if self.resolved_database_url.startswith("sqlite"):
             raise ValueError("production needs a server database: set MLWRIGHT_DATABASE_URL")
         if self.temporal_api_key is not None and self.temporal_api_key.lower() in {"", "changeme", "secret"}:
@@ -125,6 +164,14 @@ class Settings(BaseSettings):
     @property
     def resolved_artifact_root(self) -> Path:
         return (self.artifact_root or self.home / "artifacts").resolve()
+
+    @property
+    def resolved_sources_root(self) -> Path:
+        return (self.sources_root or self.home / "sources").resolve()
+
+    @property
+    def resolved_care_database_url(self) -> str:
+        return self.care_database_url or f"sqlite:///{(self.home / 'care.db').resolve()}"
 
     @property
     def temporal_port(self) -> int:

@@ -91,3 +91,57 @@ class QualityReportRecord(SQLModel, table=True):
     data_sha256: str = Field(max_length=64)
     report: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime = _timestamp()
+
+
+class AlertRecord(SQLModel, table=True):
+    """Every alert mlwright raises, keyed so a retried step never sends one twice."""
+
+    __tablename__ = "alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(unique=True, description="e.g. patient-risk/2026-11-27/P0000042/high_risk")
+    severity: str = Field(max_length=16)
+    kind: str = Field(max_length=32)
+    run_date: str | None = Field(default=None, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = _timestamp()
+
+
+class RunLineage(SQLModel, table=True):
+    __tablename__ = "run_lineage"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_key: str = Field(unique=True)
+    pipeline: str
+    run_date: str = Field(index=True)
+    inputs: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    models: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    outputs: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = _timestamp()
+
+
+class RunMetric(SQLModel, table=True):
+    __tablename__ = "run_metric"
+    __table_args__ = (UniqueConstraint("run_key", "name", name="uq_run_metric"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_key: str = Field(index=True)
+    pipeline: str
+    run_date: str
+    name: str
+    value: float
+    created_at: datetime = _timestamp()
+
+
+class FeatureStats(SQLModel, table=True):
+    """Per-run feature distributions: the reference the next run's drift check compares against."""
+
+    __tablename__ = "feature_stats"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_key: str = Field(unique=True)
+    run_date: str = Field(index=True)
+    stats: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    mean_score: float | None = None
+    created_at: datetime = _timestamp()

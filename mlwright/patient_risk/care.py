@@ -1,0 +1,50 @@
+"""The care-management database: one row per patient per run date, upserted in chunks."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+metadata = sa.MetaData()
+care_risk_score = sa.Table(
+    "care_risk_score", metadata,
+    sa.Column("run_date", sa.String(10), primary_key=True),
+    sa.Column("patient_id", sa.String(32), primary_key=True),
+    sa.Column("readmission", sa.Float, nullable=False),
+    sa.Column("deterioration", sa.Float, nullable=False),
+    sa.Column("acuity", sa.Float, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("tier", sa.String(8), nullable=False),
+    sa.Column("rules", sa.String(256), nullable=False),
+    sa.Column("model_versions", sa.String(128), nullable=False),
+    sa.Column("workflow_id", sa.String(256), nullable=False),
+)
+CHUNK = 5_000
+
+
+def upsert(engine: sa.Engine, run_date: str, risk: pd.DataFrame, model_versions: str, workflow_id: str,
+           on_chunk=lambda done: None) -> int:
+    metadata.create_all(engine)
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    rows = [{"run_date": run_date, "patient_id": pid, "readmission": float(r.readmission),
+             "deterioration": float(r.deterioration), "acuity": float(r.acuity), "score": float(r.score),
+             "tier": r.tier, "rules": r.rules, "model_versions": model_versions, "workflow_id": workflow_id}
+            for pid, r in zip(risk.index, risk.itertuples(index=False), strict=True)]
+    for start in range(0, len(rows), CHUNK):
+        statement = insert(care_risk_score).values(rows[start:start + CHUNK])
+        updated = {c: statement.excluded[c] for c in ("readmission", "deterioration", "acuity", "score", "tier",
+                                                       "rules", "model_versions", "workflow_id")}
+        with engine.begin() as conn:
+            conn.execute(statement.on_conflict_do_update(index_elements=["run_date", "patient_id"], set_=updated))
+        on_chunk(start + CHUNK)
+    return len(rows)
+
+
+def rows_for(engine: sa.Engine, run_date: str) -> list[tuple[str, str, float]]:
+    metadata.create_all(engine)
+    with engine.connect() as conn:
+        result = conn.execute(sa.select(care_risk_score.c.patient_id, care_risk_score.c.tier,
+                                        care_risk_score.c.score).where(care_risk_score.c.run_date == run_date))
+        return [tuple(r) for r in result]

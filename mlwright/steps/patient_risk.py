@@ -1,0 +1,63 @@
+"""The 23 steps of the PatientRiskPipeline, numbered as the runbook and the progress query show them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlwright import policies
+from mlwright.contracts import patient_risk as c
+from mlwright.queues import Resource
+from mlwright.steps import Step
+
+
+@dataclass(frozen=True)
+class PipelineStep:
+    number: int
+    step: Step
+    skippable: bool = False  # nothing downstream needs its output, so an operator may skip it
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+
+def _s(number, name, title, inp, out, resource, policy, skippable=False) -> PipelineStep:
+    return PipelineStep(number, Step(name, title, inp, out, resource, policy), skippable)
+
+
+IO, CPU = Resource.IO, Resource.CPU
+READ, WRITE, COMPUTE = policies.IO_READ, policies.STORE_WRITE, policies.COMPUTE
+
+STEPS: tuple[PipelineStep, ...] = (
+    _s(1, "extract_ehr", "Extract EHR", c.StepInput, c.SourceSnapshot, IO, READ),
+    _s(2, "extract_labs", "Extract labs", c.StepInput, c.SourceSnapshot, IO, READ),
+    _s(3, "extract_claims", "Extract claims", c.StepInput, c.SourceSnapshot, IO, READ),
+    _s(4, "extract_pharmacy", "Extract pharmacy", c.StepInput, c.SourceSnapshot, IO, READ),
+    _s(5, "validate_ehr", "Validate EHR", c.ValidateSourceInput, c.ValidatedSource, CPU, COMPUTE),
+    _s(6, "validate_labs", "Validate labs", c.ValidateSourceInput, c.ValidatedSource, CPU, COMPUTE),
+    _s(7, "validate_claims", "Validate claims", c.ValidateSourceInput, c.ValidatedSource, CPU, COMPUTE),
+    _s(8, "validate_pharmacy", "Validate pharmacy", c.ValidateSourceInput, c.ValidatedSource, CPU, COMPUTE),
+    _s(9, "merge_by_patient", "Merge by patient", c.MergeInput, c.MergedSet, CPU, COMPUTE),
+    _s(10, "quality_gate", "Data-quality gate", c.MergedInput, c.GateReport, CPU, COMPUTE),
+    _s(11, "compute_features", "Compute 47 features", c.MergedInput, c.FeatureTable, CPU, COMPUTE),
+    _s(12, "validate_features", "Validate features", c.FeaturesStepInput, c.FeatureReport, CPU, COMPUTE, True),
+    _s(13, "model_readmission", "Model 1: readmission", c.ScoreInput, c.Predictions, CPU, COMPUTE),
+    _s(14, "model_deterioration", "Model 2: deterioration", c.ScoreInput, c.Predictions, CPU, COMPUTE),
+    _s(15, "model_acuity", "Model 3: acuity", c.ScoreInput, c.Predictions, CPU, COMPUTE),
+    _s(16, "apply_business_rules", "Apply business rules", c.RulesInput, c.RiskTable, CPU, COMPUTE),
+    _s(17, "validate_predictions", "Validate predictions", c.RiskInput, c.PredictionReport, CPU, COMPUTE),
+    _s(18, "write_care_management", "Write care-management DB", c.RiskInput, c.WriteResult, IO, READ),
+    _s(19, "write_fhir", "Write FHIR RiskAssessments", c.RiskInput, c.WriteResult, IO, READ),
+    _s(20, "verify_writes", "Verify both writes", c.VerifyInput, c.VerifyReport, IO, READ),
+    _s(21, "send_alerts", "Alert on high-risk patients", c.RiskInput, c.AlertsResult, IO, READ),
+    _s(22, "record_lineage", "Record lineage", c.LineageInput, c.Recorded, IO, WRITE, True),
+    _s(23, "publish_run_metrics", "Publish run metrics", c.MetricsInput, c.Recorded, IO, WRITE, True),
+)
+BY_NAME = {s.name: s for s in STEPS}
+
+# Not one of the 23: how a failed step reaches the on-call engineer.
+OPERATOR_ALERT = Step("send_operator_alert", "Alert on-call", c.OperatorAlertInput, c.AlertsResult, IO,
+                      policies.STORE_WRITE)
+
+ALL: tuple[Step, ...] = (*(s.step for s in STEPS), OPERATOR_ALERT)
+assert len(STEPS) == 23 and [s.number for s in STEPS] == list(range(1, 24))

@@ -1,0 +1,75 @@
+"""Run records of the patient-risk pipeline: alerts, lineage, metrics, feature statistics.
+
+All writes are keyed (dedup key, run key): repeating one returns the first row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from mlwright.store.tables import AlertRecord, FeatureStats, RunLineage, RunMetric, utcnow
+
+
+def claim_alert(session: Session, *, dedup_key: str, severity: str, kind: str, run_date: str | None,
+                payload: dict[str, Any]) -> AlertRecord:
+    """The alert row for ``dedup_key``, created unsent if new."""
+    row = session.exec(select(AlertRecord).where(AlertRecord.dedup_key == dedup_key)).first()
+    if row is None:
+        row = AlertRecord(dedup_key=dedup_key, severity=severity, kind=kind, run_date=run_date, payload=payload)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def mark_sent(session: Session, *, dedup_key: str) -> None:
+    row = session.exec(select(AlertRecord).where(AlertRecord.dedup_key == dedup_key)).one()
+    row.sent_at = utcnow()
+    session.add(row)
+
+
+def alerts_for(session: Session, *, run_date: str, kind: str | None = None) -> list[AlertRecord]:
+    query = select(AlertRecord).where(AlertRecord.run_date == run_date)
+    if kind:
+        query = query.where(AlertRecord.kind == kind)
+    return list(session.exec(query.order_by(AlertRecord.id)))
+
+
+def record_lineage(session: Session, *, run_key: str, pipeline: str, run_date: str, inputs: dict, models: dict,
+                   outputs: dict) -> RunLineage:
+    row = session.exec(select(RunLineage).where(RunLineage.run_key == run_key)).first()
+    if row is None:
+        row = RunLineage(run_key=run_key, pipeline=pipeline, run_date=run_date, inputs=inputs, models=models,
+                         outputs=outputs)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def record_metrics(session: Session, *, run_key: str, pipeline: str, run_date: str, values: dict[str, float]) -> int:
+    have = {m.name for m in session.exec(select(RunMetric).where(RunMetric.run_key == run_key))}
+    for name, value in values.items():
+        if name not in have:
+            session.add(RunMetric(run_key=run_key, pipeline=pipeline, run_date=run_date, name=name, value=value))
+    return len(values)
+
+
+def save_feature_stats(session: Session, *, run_key: str, run_date: str, stats: dict) -> None:
+    if session.exec(select(FeatureStats).where(FeatureStats.run_key == run_key)).first() is None:
+        session.add(FeatureStats(run_key=run_key, run_date=run_date, stats=stats))
+
+
+def set_mean_score(session: Session, *, run_key: str, mean_score: float) -> None:
+    row = session.exec(select(FeatureStats).where(FeatureStats.run_key == run_key)).first()
+    if row is not None:
+        row.mean_score = mean_score
+        session.add(row)
+
+
+def previous_stats(session: Session, *, run_date: str, run_key: str) -> FeatureStats | None:
+    """The latest other run's statistics on or before ``run_date``."""
+    return session.exec(
+        select(FeatureStats).where(FeatureStats.run_date <= run_date, FeatureStats.run_key != run_key)
+        .order_by(FeatureStats.run_date.desc(), FeatureStats.id.desc())
+    ).first()
