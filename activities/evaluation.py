@@ -41,7 +41,7 @@ class EvaluationActivities:
                                 beats_production=True, detail="no production version yet: the first always registers")
         test = self.deps.artifacts.get_frame(inp.test)
         try:
-            incumbent = metrics.evaluate(self._load(_artifact(production)), test, inp.target, inp.task)
+            incumbent = metrics.evaluate(self._load(registry.artifact_of(production)), test, inp.target, inp.task)
             source = "re-scored on the candidate's test rows"
         except (KeyError, ValueError) as e:
             # The production model expects other columns: its recorded metrics are all there is.
@@ -68,7 +68,7 @@ class EvaluationActivities:
                                  f"v{staged.version if staged else None}, expected v{inp.expected_version}")]
         if not checks[0].passed:
             return c.IntegrationReport(passed=False, checks=checks)
-        model = self._load(_artifact(staged))
+        model = self._load(registry.artifact_of(staged))
         test = self.deps.artifacts.get_frame(inp.test)
         for name, (ok, detail) in metrics.prediction_checks(model, test, inp.target, inp.task).items():
             checks.append(c.QualityCheck(name=name, passed=ok, detail=detail))
@@ -92,12 +92,12 @@ class EvaluationActivities:
             return c.CanaryReport(healthy=False, canary_version=None, production_version=_v(production),
                                   canary_metric=None, production_metric=None, detail="no canary is deployed")
         test = self.deps.artifacts.get_frame(inp.test)
-        canary_score = metrics.evaluate(self._load(_artifact(canary)), test, inp.target, inp.task)[inp.metric]
+        canary_score = metrics.evaluate(self._load(registry.artifact_of(canary)), test, inp.target, inp.task)[inp.metric]
         if production is None:
             return c.CanaryReport(healthy=True, canary_version=canary.version, production_version=None,
                                   canary_metric=canary_score, production_metric=None,
                                   detail="no production version to regress against")
-        prod_score = metrics.evaluate(self._load(_artifact(production)), test, inp.target, inp.task)[inp.metric]
+        prod_score = metrics.evaluate(self._load(registry.artifact_of(production)), test, inp.target, inp.task)[inp.metric]
         gain = metrics.improvement(canary_score, prod_score, inp.metric, inp.task)
         healthy = gain >= -inp.max_regression
         return c.CanaryReport(healthy=healthy, canary_version=canary.version, production_version=production.version,
@@ -111,10 +111,6 @@ class EvaluationActivities:
 
     def _load(self, ref: ArtifactRef) -> Pipeline:
         return training.deserialize(self.deps.artifacts.get_bytes(ref))
-
-
-def _artifact(row: ModelVersion) -> ArtifactRef:
-    return ArtifactRef(uri=row.artifact_uri, sha256=row.artifact_sha256, size_bytes=row.artifact_size)
 
 
 def _v(row: ModelVersion | None) -> int | None:

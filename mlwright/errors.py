@@ -65,6 +65,13 @@ class ModelNotFound(MlwrightError):
     error_type = ErrorType.MODEL_NOT_FOUND
 
 
+class Transient(MlwrightError):
+    """A fault another attempt may not meet (a 5xx, a refused connection, a lagging replica)."""
+
+    error_type = "Transient"
+    retryable = True
+
+
 def as_application_error(error: MlwrightError):
     """The Temporal form of a domain error: same type name, message and details."""
     from temporalio.exceptions import ApplicationError

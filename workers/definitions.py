@@ -14,22 +14,35 @@ from activities.datasets import DatasetActivities
 from activities.deps import ActivityDeps
 from activities.evaluation import EvaluationActivities
 from activities.features import FeatureActivities
+from activities.patient_risk.delivery import DeliveryActivities
+from activities.patient_risk.deps import PatientRiskDeps
+from activities.patient_risk.notify import NotifyActivities
+from activities.patient_risk.preparation import PreparationActivities
+from activities.patient_risk.records import RecordActivities
+from activities.patient_risk.scoring import ScoringActivities
+from activities.patient_risk.sources import SourceActivities
 from activities.registry import RegistryActivities
 from activities.training import TrainingActivities
 from mlwright.queues import QueueSet, Resource
 from mlwright.settings import Settings
 from mlwright.steps import Step
+from mlwright.steps import patient_risk as patient_risk_steps
 from mlwright.steps import training as training_steps
+from workers.faults import FaultInjection
+from workflows.patient_risk import PatientRiskPipeline
 from workflows.training_pipeline import TrainingPipeline
 
-WORKFLOWS: list[type] = [TrainingPipeline]
-STEPS: tuple[Step, ...] = training_steps.ALL
+WORKFLOWS: list[type] = [TrainingPipeline, PatientRiskPipeline]
+STEPS: tuple[Step, ...] = (*training_steps.ALL, *patient_risk_steps.ALL)
 
 
-def activity_implementations(deps: ActivityDeps) -> dict[str, Callable]:
+def activity_implementations(deps: ActivityDeps, settings: Settings) -> dict[str, Callable]:
     """Step name -> bound activity method, for every step in the catalog."""
+    pr = PatientRiskDeps.build(deps, settings)
     instances = [DatasetActivities(deps), FeatureActivities(deps), TrainingActivities(deps),
-                 EvaluationActivities(deps), RegistryActivities(deps)]
+                 EvaluationActivities(deps), RegistryActivities(deps), SourceActivities(pr),
+                 PreparationActivities(pr), ScoringActivities(pr), DeliveryActivities(pr), NotifyActivities(pr),
+                 RecordActivities(pr)]
     found = {step.name: getattr(i, step.name) for step in STEPS for i in instances if hasattr(i, step.name)}
     missing = sorted({s.name for s in STEPS} - set(found))
     if missing:
@@ -37,8 +50,8 @@ def activity_implementations(deps: ActivityDeps) -> dict[str, Callable]:
     return found
 
 
-def activities_for(resource: Resource, deps: ActivityDeps) -> list[Callable]:
-    impls = activity_implementations(deps)
+def activities_for(resource: Resource, deps: ActivityDeps, settings: Settings) -> list[Callable]:
+    impls = activity_implementations(deps, settings)
     return [impls[s.name] for s in STEPS if s.resource == resource]
 
 
@@ -63,7 +76,7 @@ def build_worker(client: Client, resource: Resource, settings: Settings, deps: A
     if deps is None:
         raise ValueError(f"the {resource} worker needs activity dependencies")
     swaps = {activity.defn_name(f): f for f in replace} if replace else {}
-    served = [swaps.get(activity.defn_name(a), a) for a in activities_for(resource, deps)]
+    served = [swaps.get(activity.defn_name(a), a) for a in activities_for(resource, deps, settings)]
     return configure_worker(client, resource, settings, queues, activities=served)
 
 
@@ -75,8 +88,9 @@ def configure_worker(client: Client, resource: Resource, settings: Settings, que
     if resource is Resource.PIPELINES:
         return Worker(client, task_queue=queues.pipelines, workflows=list(workflows),
                       max_concurrent_workflow_tasks=limit), None
+    interceptors = [FaultInjection(settings.fault_injection)] if settings.fault_injection else []
     executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"mlwright-{resource}")
     worker = Worker(client, task_queue=queues[resource], activities=list(activities), activity_executor=executor,
-                    max_concurrent_activities=limit,
+                    max_concurrent_activities=limit, interceptors=interceptors,
                     graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_s))
     return worker, executor

@@ -112,16 +112,16 @@ class FeatureReport(Contract):
     previous_run: str | None
 
 
+class Predictions(Contract):
+    data: DatasetRef
+    model_versions: dict[str, int]
+
+
 class ScoreInput(StepInput):
     features: FeatureTable
     model_name: str
     column: str = Field(description="Name of the prediction column this model adds.")
-    upstream: DatasetRef | None = Field(None, description="Earlier models' predictions, used as inputs.")
-
-
-class Predictions(Contract):
-    data: DatasetRef
-    model_versions: dict[str, int]
+    upstream: Predictions | None = Field(None, description="Earlier models' predictions, used as inputs.")
 
 
 class RulesInput(StepInput):

@@ -52,6 +52,7 @@ class Step(Generic[InT, OutT]):
                 with heartbeating(self.name, every_s=heartbeat.total_seconds() / 6):
                     return fn(*args, **kwargs)
             except MlwrightError as e:
+                e.details.setdefault("attempt", activity.info().attempt)
                 raise as_application_error(e) from e
 
         return activity.defn(name=self.name)(translated)  # type: ignore[return-value]

@@ -10,6 +10,7 @@ from sqlalchemy import func, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from mlwright.contracts.refs import ArtifactRef
 from mlwright.errors import ModelNotFound
 from mlwright.store.tables import ModelStage, ModelVersion, ModelVersionCreate, StageTransition, utcnow
 
@@ -61,6 +62,10 @@ def list_versions(session: Session, *, model_name: str) -> list[ModelVersion]:
     return list(
         session.exec(select(ModelVersion).where(ModelVersion.model_name == model_name).order_by(ModelVersion.version))
     )
+
+
+def artifact_of(row: ModelVersion) -> ArtifactRef:
+    return ArtifactRef(uri=row.artifact_uri, sha256=row.artifact_sha256, size_bytes=row.artifact_size)
 
 
 def stage_holder(session: Session, *, model_name: str, stage: str) -> ModelStage | None:

@@ -18,8 +18,8 @@ from workers.definitions import STEPS, WORKFLOWS, activities_for, activity_imple
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_step_is_served_on_its_queue_with_its_contract(deps):
-    served = {r: {defn_name(a): a for a in activities_for(r, deps)} for r in Resource}
+def test_every_step_is_served_on_its_queue_with_its_contract(deps, settings):
+    served = {r: {defn_name(a): a for a in activities_for(r, deps, settings)} for r in Resource}
     for step in STEPS:
         impl = served[step.resource].get(step.name)
         assert impl is not None, f"{step.name} is not served on {step.resource}"
@@ -31,8 +31,8 @@ def test_every_step_is_served_on_its_queue_with_its_contract(deps):
     assert not served[Resource.PIPELINES]
 
 
-def test_no_activity_is_registered_twice(deps):
-    names = [defn_name(a) for a in activity_implementations(deps).values()]
+def test_no_activity_is_registered_twice(deps, settings):
+    names = [defn_name(a) for a in activity_implementations(deps, settings).values()]
     assert len(names) == len(set(names)) == len(STEPS)
 
 
@@ -46,7 +46,7 @@ def test_workflows_have_one_argument_handlers():
 
 
 def test_workflow_modules_import_no_heavy_or_io_libraries():
-    code = ("import sys, workflows.training_pipeline;"
+    code = ("import sys, workflows.training_pipeline, workflows.patient_risk;"
             "bad = [m for m in ('sklearn', 'pandas', 'sqlalchemy', 'sqlmodel', 'pyarrow', 'activities')"
             " if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
@@ -66,7 +66,7 @@ def test_task_queue_names_live_in_one_module():
         assert not literal.search(path.read_text()), f"{path}: task queue literal"
 
 
-def test_activity_defn_names_match_method_names(deps):
-    for name, impl in activity_implementations(deps).items():
+def test_activity_defn_names_match_method_names(deps, settings):
+    for name, impl in activity_implementations(deps, settings).items():
         assert impl.__name__ == name
         assert activity._Definition.must_from_callable(impl).name == name

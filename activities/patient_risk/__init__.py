@@ -1,0 +1,2 @@
+"""Activities of the PatientRiskPipeline, one module per stage (sources, preparation, scoring,
+delivery, notification, records)."""

@@ -1,0 +1,98 @@
+"""Step 21 (alerts on high-risk patients) and the on-call alert for a failed step.
+
+Every alert has a dedup key and a row in the store; only unsent ones are sent, so a retried step
+never alerts twice. Delivery is at-least-once across a crash between the POST and the mark (the
+dedup key travels as ``Idempotency-Key`` and in the body, for receivers that deduplicate).
+Alerts carry the pseudonymous patient id and scores, never raw clinical data.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio import activity
+
+from activities.patient_risk.deps import PatientRiskDeps
+from activities.patient_risk.http_errors import translated
+from mlwright.contracts import patient_risk as c
+from mlwright.heartbeat import phase
+from mlwright.steps.patient_risk import BY_NAME, OPERATOR_ALERT
+from mlwright.store import runs
+from mlwright.store.db import session_scope
+
+PIPELINE = "PatientRiskPipeline"
+SEND_THREADS = 8
+
+
+class NotifyActivities:
+    def __init__(self, deps: PatientRiskDeps) -> None:
+        self.deps = deps
+
+    @BY_NAME["send_alerts"].step.defn
+    def send_alerts(self, inp: c.RiskInput) -> c.AlertsResult:
+        """One alert per high-tier patient per run date; critical when a critical-value rule fired."""
+        risk = self.deps.base.artifacts.get_frame(inp.risk.data)
+        high = risk[risk["tier"] == "high"]
+        url = self.deps.settings.run_url(inp.run.workflow_id)
+        wanted = [(f"patient-risk/{inp.run.run_date}/{r.patient_id}/high_risk",
+                   "critical" if "critical_" in r.rules else "warning",
+                   {"kind": "high_risk_patient", "pipeline": PIPELINE, "run_date": inp.run.run_date,
+                    "patient_id": r.patient_id, "tier": r.tier, "score": r.score,
+                    "scores": {"readmission": r.readmission, "deterioration": r.deterioration, "acuity": r.acuity},
+                    "rules": [x for x in r.rules.split(",") if x], "models": inp.risk.model_versions, "run_url": url})
+                  for r in high.itertuples(index=False)]
+        sent, already = self._deliver(wanted, inp.run.run_date, kind="high_risk_patient")
+        return c.AlertsResult(candidates=len(wanted), sent=sent, already_sent=already)
+
+    @OPERATOR_ALERT.defn
+    def send_operator_alert(self, inp: c.OperatorAlertInput) -> c.AlertsResult:
+        """The page to on-call: what failed, where to look, and the exact commands to resume."""
+        s = self.deps.settings
+        target = f"--address {s.temporal_address} --namespace {s.temporal_namespace} -w {inp.run.workflow_id}"
+        retry = json.dumps({"step": inp.step, "operator": "<you>", "reason": "<what you fixed>"})
+        commands = {"retry": f"temporal workflow update execute {target} --name retry_step --input '{retry}'",
+                    "abort": f"temporal workflow update execute {target} --name abort --input "
+                             "'{\"operator\": \"<you>\", \"reason\": \"<why>\"}'",
+                    "progress": f"temporal workflow query {target} --type progress"}
+        if inp.skippable:
+            skip = json.dumps({"step": inp.step, "operator": "<you>", "reason": "<why it is safe>"})
+            commands["skip"] = f"temporal workflow update execute {target} --name skip_step --input '{skip}'"
+        payload = {"kind": "step_failed", "pipeline": PIPELINE, "run_date": inp.run.run_date,
+                   "workflow_id": inp.run.workflow_id, "run_id": inp.run.run_id, "step": inp.step,
+                   "step_number": inp.number, "error": inp.error, "attempts": inp.attempts,
+                   "run_url": s.run_url(inp.run.workflow_id), "commands": commands}
+        # The failure count in the key: a second failure of the same step after a retry pages again.
+        key = f"{inp.run.key(inp.step)}/failure-{inp.options.get('failure', 1)}"
+        sent, already = self._deliver([(key, "critical", payload)], inp.run.run_date, kind="step_failed")
+        return c.AlertsResult(candidates=1, sent=sent, already_sent=already)
+
+    def _deliver(self, wanted: list[tuple[str, str, dict]], run_date: str, kind: str) -> tuple[int, int]:
+        with session_scope(self.deps.base.engine) as session:
+            rows = [runs.claim_alert(session, dedup_key=k, severity=sev, kind=kind, run_date=run_date, payload=p)
+                    for k, sev, p in wanted]
+            pending = [(r.dedup_key, r.severity, r.payload) for r in rows if r.sent_at is None]
+        already = len(wanted) - len(pending)
+
+        def send(item: tuple[str, str, dict]) -> str:
+            key, severity, payload = item
+            for url in self.deps.settings.alert_routes.get(severity, []):
+                with translated(f"alert_routes.{severity}"):
+                    self.deps.http.post(url, json={"dedup_key": key, "severity": severity, **payload},
+                                        headers={"Idempotency-Key": key}).raise_for_status()
+            return key
+
+        done = 0
+        with ThreadPoolExecutor(SEND_THREADS) as pool:
+            for batch_start in range(0, len(pending), 200):
+                keys = list(pool.map(send, pending[batch_start:batch_start + 200]))
+                with session_scope(self.deps.base.engine) as session:
+                    for key in keys:
+                        runs.mark_sent(session, dedup_key=key)
+                done += len(keys)
+                phase(f"{done}/{len(pending)} alerts sent")
+        if pending:
+            activity.logger.info("%s alerts sent (%s already sent before)", len(pending), already)
+        return len(pending), already
+
+

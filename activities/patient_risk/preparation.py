@@ -1,0 +1,102 @@
+"""Steps 9-12: merge by patient, the data-quality gate, the 47 features and their validation."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from temporalio import activity
+
+from activities.patient_risk.deps import PatientRiskDeps
+from mlwright.contracts import patient_risk as c
+from mlwright.errors import DataQualityFailed
+from mlwright.patient_risk import features, validation
+from mlwright.steps.patient_risk import BY_NAME
+from mlwright.store import runs
+from mlwright.store.db import session_scope
+
+EVENT_TABLES = {"encounters": "ehr", "diagnoses": "ehr", "labs": "labs", "claims": "claims", "fills": "pharmacy"}
+
+
+class PreparationActivities:
+    def __init__(self, deps: PatientRiskDeps) -> None:
+        self.deps = deps
+        self.store = deps.base.artifacts
+
+    @BY_NAME["merge_by_patient"].step.defn
+    def merge_by_patient(self, inp: c.MergeInput) -> c.MergedSet:
+        """Key every source to the EHR's patients; rows naming no known patient are dropped and counted."""
+        tables = {name: ref for s in inp.sources for name, ref in s.tables.items()}
+        patients = self.store.get_frame(tables["patients"])
+        known = set(patients["patient_id"])
+        merged, orphans = {"patients": self.store.put_frame(patients)}, {}
+        for name in EVENT_TABLES:
+            frame = self.store.get_frame(tables[name])
+            keep = frame["patient_id"].isin(known)
+            orphans[name] = round(float(1 - keep.mean()), 6) if len(frame) else 0.0
+            merged[name] = self.store.put_frame(frame[keep].reset_index(drop=True))
+        return c.MergedSet(tables=merged, patients=len(patients), orphans=orphans)
+
+    @BY_NAME["quality_gate"].step.defn
+    def quality_gate(self, inp: c.MergedInput) -> c.GateReport:
+        """Enough patients, few orphan rows; a failure names the check and the source."""
+        report = validation.quality_gate(inp.merged.patients, inp.merged.orphans, inp.options)
+        return c.GateReport(passed=True, checks=report.checks)
+
+    @BY_NAME["compute_features"].step.defn
+    def compute_features(self, inp: c.MergedInput) -> c.FeatureTable:
+        """The 47 catalog features, one row per patient, as of the run date."""
+        t = {name: self.store.get_frame(ref) for name, ref in inp.merged.tables.items()}
+        table = features.compute_features(t["patients"], t["encounters"], t["diagnoses"], t["labs"], t["claims"],
+                                          t["fills"], date.fromisoformat(inp.run.run_date))
+        return c.FeatureTable(data=self.store.put_frame(table.reset_index()), patients=len(table))
+
+    @BY_NAME["validate_features"].step.defn
+    def validate_features(self, inp: c.FeaturesStepInput) -> c.FeatureReport:
+        """Ranges and null rates (hard checks), and drift against the last run (reported, PSI)."""
+        table = self.store.get_frame(inp.features.data).set_index("patient_id")
+        out_of_range = {f.name: int(((table[f.name] < f.low) | (table[f.name] > f.high)).sum())
+                        for f in features.CATALOG}
+        bad = {k: v for k, v in out_of_range.items() if v}
+        if bad:
+            raise DataQualityFailed(f"features out of their catalog range: {bad}", check="range", columns=sorted(bad))
+        nulls = table.isna().mean()
+        limit = inp.options.get("max_null_ratio", 0.9)
+        if nulls.max() > limit:
+            raise DataQualityFailed(f"feature {nulls.idxmax()!r} is {nulls.max():.0%} null (limit {limit:.0%})",
+                                    check="null_ratio", column=nulls.idxmax())
+        stats = {name: _histogram(table[name]) for name in features.FEATURE_NAMES}
+        run_key = inp.run.key("features")
+        with session_scope(self.deps.base.engine) as session:
+            previous = runs.previous_stats(session, run_date=inp.run.run_date, run_key=run_key)
+            runs.save_feature_stats(session, run_key=run_key, run_date=inp.run.run_date, stats=stats)
+            reference = (previous.stats, previous.run_date) if previous else (None, None)
+        drift = {name: _psi(reference[0][name], table[name]) for name in features.FEATURE_NAMES} if reference[0] else {}
+        drifted = sorted(k for k, v in drift.items() if v > inp.options.get("psi_threshold", 0.25))
+        if drifted:
+            activity.logger.warning("feature drift vs %s: %s", reference[1], {k: drift[k] for k in drifted})
+        return c.FeatureReport(max_null_ratio=round(float(nulls.max()), 4), out_of_range=out_of_range, drift=drift,
+                               drifted=drifted, previous_run=reference[1])
+
+
+def _histogram(values: pd.Series) -> dict:
+    present = values.dropna().to_numpy(dtype=float)
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, 11))) if len(present) else np.array([0.0])
+    return {"edges": edges.tolist(), "shares": _shares(present, edges), "null_share": float(values.isna().mean())}
+
+
+def _shares(values: np.ndarray, edges: np.ndarray) -> list[float]:
+    bins = np.concatenate([[-np.inf], edges[1:-1], [np.inf]]) if len(edges) > 2 else np.array([-np.inf, np.inf])
+    counts, _ = np.histogram(values, bins=bins)
+    return (counts / max(len(values), 1)).tolist()
+
+
+def _psi(reference: dict, current: pd.Series) -> float:
+    """Population stability index over the reference run's deciles (plus the null share)."""
+    expected = np.array([*reference["shares"], reference["null_share"]]) + 1e-4
+    present = current.dropna().to_numpy(dtype=float)
+    actual = np.array([*_shares(present, np.array(reference["edges"])), float(current.isna().mean())]) + 1e-4
+    if len(actual) != len(expected):
+        return 0.0
+    return round(float(np.sum((actual - expected) * np.log(actual / expected))), 4)

@@ -1,0 +1,220 @@
+"""PatientRiskPipeline: 23 durable steps from four source systems to two downstream writes and alerts.
+
+When a step exhausts its retries (or fails non-retryably) the run does not fail: it pages on-call
+once, with the exact commands to resume, and waits for an operator's Update: ``retry_step``
+(re-run that step, optionally with option overrides; new worker code is picked up),
+``skip_step`` (only steps marked skippable) or ``abort`` (the run fails with the reason).
+Completed steps are never re-run. Query ``progress`` shows all 23 steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from mlwright.contracts import patient_risk as c
+    from mlwright.steps.patient_risk import BY_NAME, OPERATOR_ALERT, STEPS
+
+from workflows._steps import parse_input, queues_for_this_run, run_step
+
+SOURCES = ("ehr", "labs", "claims", "pharmacy")
+
+
+class _StepState:
+    def __init__(self, number: int, name: str) -> None:
+        self.number, self.name = number, name
+        self.state: c.StepState = "pending"
+        self.attempts, self.failures = 0, 0
+        self.duration_s: float | None = None
+        self.error: str | None = None
+
+    def public(self) -> c.StepProgress:
+        return c.StepProgress(number=self.number, name=self.name, state=self.state, attempts=self.attempts,
+                              duration_s=self.duration_s, error=self.error)
+
+
+@workflow.defn(name="PatientRiskPipeline")
+class PatientRiskPipeline:
+    def __init__(self) -> None:
+        self._steps = {s.name: _StepState(s.number, s.name) for s in STEPS}
+        self._decisions: dict[str, c.RetryStep | c.SkipStep] = {}
+        self._abort: c.Abort | None = None
+        self._options: dict[str, dict[str, Any]] = {}
+        self._finished = False
+        self._run_date = ""
+
+    @workflow.run
+    async def run(self, raw: RawValue) -> c.PatientRiskResult:
+        """Input: PatientRiskInput as JSON (only run_date is required)."""
+        inp = parse_input(raw, c.PatientRiskInput, "PatientRiskPipeline")
+        info = workflow.info()
+        self._run_date = inp.run_date.isoformat()
+        self._run = c.RunRef(workflow_id=info.workflow_id, run_id=info.first_execution_run_id, run_date=self._run_date)
+        self._queues = queues_for_this_run()
+        self._options = {k: dict(v) for k, v in inp.options.items()}
+        self._options.setdefault("write_fhir", {}).setdefault("batch_size", inp.fhir_batch_size)
+        base = c.StepInput(run=self._run)
+
+        snapshots = await asyncio.gather(*(self._step(f"extract_{s}", base) for s in SOURCES))
+        validated = await asyncio.gather(*(
+            self._step(f"validate_{s}", c.ValidateSourceInput(run=self._run, snapshot=snap))
+            for s, snap in zip(SOURCES, snapshots, strict=True)))
+        merged = await self._step("merge_by_patient", c.MergeInput(run=self._run, sources=list(validated)))
+        await self._step("quality_gate", c.MergedInput(run=self._run, merged=merged))
+        features = await self._step("compute_features", c.MergedInput(run=self._run, merged=merged))
+        await self._step("validate_features", c.FeaturesStepInput(run=self._run, features=features))
+        scores = None
+        for step, name, column in (("model_readmission", inp.models.readmission, "readmission"),
+                                   ("model_deterioration", inp.models.deterioration, "deterioration"),
+                                   ("model_acuity", inp.models.acuity, "acuity")):
+            scores = await self._step(step, c.ScoreInput(run=self._run, features=features, model_name=name,
+                                                         column=column, upstream=scores))
+        risk = await self._step("apply_business_rules", c.RulesInput(run=self._run, features=features,
+                                                                      predictions=scores))
+        risk_input = c.RiskInput(run=self._run, risk=risk)
+        await self._step("validate_predictions", risk_input)
+        writes = await asyncio.gather(self._step("write_care_management", risk_input),
+                                      self._step("write_fhir", risk_input))
+        await self._step("verify_writes", c.VerifyInput(run=self._run, risk=risk, writes=list(writes)))
+        alerts = await self._step("send_alerts", risk_input)
+        await self._step("record_lineage", c.LineageInput(run=self._run, snapshots=list(snapshots),
+                                                          features=features, risk=risk, writes=list(writes),
+                                                          alerts=alerts))
+        await self._step("publish_run_metrics", c.MetricsInput(run=self._run, steps=self._public_steps(),
+                                                               patients=features.patients, tiers=risk.tiers))
+        self._finished = True
+        return c.PatientRiskResult(run_date=self._run_date, state="completed", patients=features.patients,
+                                   tiers=risk.tiers, model_versions=risk.model_versions,
+                                   alerts_sent=alerts.sent if alerts else 0, steps=self._public_steps())
+
+    async def _step(self, name: str, arg: BaseModel) -> Any:
+        """Run one step until it completes, is skipped, or the run is aborted."""
+        pipeline_step, state = BY_NAME[name], self._steps[name]
+        while True:
+            self._raise_if_aborted()
+            state.state, state.error = "running", None
+            started = workflow.now()
+            try:
+                result = await run_step(pipeline_step.step, arg.model_copy(update={"options": self._options.get(name, {})}),
+                                        self._queues, f"{pipeline_step.number}. {pipeline_step.step.title}")
+            except ActivityError as e:
+                state.attempts += _attempts(e, pipeline_step.step.policy.retry.maximum_attempts)
+                state.failures += 1
+                state.state, state.error = "awaiting_operator", _message(e)
+                state.duration_s = (workflow.now() - started).total_seconds()
+                workflow.logger.error("step %s %s failed: %s", state.number, name, state.error)
+                await self._page_on_call(pipeline_step, state)
+                decision = await self._await_operator(name)
+                if isinstance(decision, c.SkipStep):
+                    state.state = "skipped"
+                    workflow.logger.warning("step %s skipped by %s: %s", name, decision.operator, decision.reason)
+                    return None
+                self._options[name] = {**self._options.get(name, {}), **decision.options}
+                workflow.logger.info("step %s retried by %s: %s", name, decision.operator, decision.reason)
+                continue
+            state.attempts += 1
+            state.state, state.duration_s = "completed", (workflow.now() - started).total_seconds()
+            return result
+
+    async def _page_on_call(self, pipeline_step, state: _StepState) -> None:
+        try:
+            await run_step(OPERATOR_ALERT, c.OperatorAlertInput(
+                run=self._run, options={"failure": state.failures}, step=state.name, number=state.number,
+                error=state.error or "", attempts=state.attempts, skippable=pipeline_step.skippable), self._queues,
+                f"page on-call: step {state.number} {state.name} failed")
+        except ActivityError as e:
+            # Paging failed too: the run still waits, and `progress` still shows the failed step.
+            workflow.logger.error("could not page on-call for %s: %s", state.name, _message(e))
+
+    async def _await_operator(self, name: str) -> c.RetryStep | c.SkipStep:
+        await workflow.wait_condition(lambda: name in self._decisions or self._abort is not None)
+        self._raise_if_aborted()
+        return self._decisions.pop(name)
+
+    def _raise_if_aborted(self) -> None:
+        if self._abort is not None:
+            raise ApplicationError(f"aborted by {self._abort.operator}: {self._abort.reason}", type="Aborted",
+                                   non_retryable=True)
+
+    @workflow.update
+    def retry_step(self, decision: c.RetryStep) -> c.Progress:
+        """Re-run the failed step (with `options` merged into its options); earlier steps are kept."""
+        self._decisions[decision.step] = decision
+        return self.progress()
+
+    @retry_step.validator
+    def _validate_retry(self, decision: c.RetryStep) -> None:
+        self._require_awaiting(decision.step)
+
+    @workflow.update
+    def skip_step(self, decision: c.SkipStep) -> c.Progress:
+        """Skip the failed step (only steps whose output nothing downstream needs)."""
+        self._decisions[decision.step] = decision
+        return self.progress()
+
+    @skip_step.validator
+    def _validate_skip(self, decision: c.SkipStep) -> None:
+        self._require_awaiting(decision.step)
+        if not BY_NAME[decision.step].skippable:
+            skippable = [s.name for s in STEPS if s.skippable]
+            raise ValueError(f"step {decision.step!r} is not skippable (later steps need its output); "
+                             f"skippable: {skippable}")
+
+    @workflow.update
+    def abort(self, decision: c.Abort) -> c.Progress:
+        """End the run as failed, with the reason."""
+        self._abort = decision
+        return self.progress()
+
+    @abort.validator
+    def _validate_abort(self, decision: c.Abort) -> None:
+        if self._finished or self._abort is not None:
+            raise ValueError("the run is already ending")
+
+    def _require_awaiting(self, step: str) -> None:
+        if step not in self._steps:
+            raise ValueError(f"unknown step {step!r}; steps: {[s.name for s in STEPS]}")
+        if self._steps[step].state != "awaiting_operator" or step in self._decisions:
+            waiting = [s.name for s in self._steps.values() if s.state == "awaiting_operator"]
+            raise ValueError(f"step {step!r} is not awaiting an operator (it is {self._steps[step].state}); "
+                             f"awaiting: {waiting or 'none'}")
+
+    @workflow.query
+    def progress(self) -> c.Progress:
+        """All 23 steps in order with state, attempts, duration and last error."""
+        if self._finished:
+            run_state = "completed"
+        elif self._abort is not None:
+            run_state = "aborted"
+        elif any(s.state == "awaiting_operator" for s in self._steps.values()):
+            run_state = "awaiting_operator"
+        else:
+            run_state = "running"
+        return c.Progress(run_date=self._run_date, state=run_state, steps=self._public_steps())
+
+    def _public_steps(self) -> list[c.StepProgress]:
+        return [s.public() for s in self._steps.values()]
+
+
+def _attempts(error: ActivityError, maximum: int) -> int:
+    """How many attempts the retry policy made before giving up."""
+    if error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        return maximum
+    details = getattr(error.cause, "details", None) or ()
+    attempt = details[0].get("attempt") if details and isinstance(details[0], dict) else None
+    return int(attempt) if attempt else 1
+
+
+def _message(error: ActivityError) -> str:
+    cause = error.cause
+    while cause is not None and getattr(cause, "cause", None) is not None and not isinstance(cause, ApplicationError):
+        cause = cause.cause
+    kind = getattr(cause, "type", None) or type(cause).__name__
+    return f"{kind}: {cause.message if hasattr(cause, 'message') else cause}"
