@@ -39,11 +39,13 @@ def _retry(attempts: int, max_interval_s: float = 30) -> RetryPolicy:
     )
 
 
-# Reads from sources outside our control: flaky, so retried the most.
-IO_READ = StepPolicy(start_to_close=timedelta(minutes=10), heartbeat=timedelta(seconds=60), retry=_retry(8, 60))
+# Heartbeat timeouts are short because steps heartbeat automatically (six beats per timeout, see
+# Step.defn): a killed worker is noticed in seconds and its step handed to another worker.
+# Reads from and writes to systems outside our control: flaky, so retried the most.
+IO_READ = StepPolicy(start_to_close=timedelta(minutes=10), heartbeat=timedelta(seconds=10), retry=_retry(8, 60))
 # Small writes to our own store: quick, idempotent, retried freely.
 STORE_WRITE = StepPolicy(start_to_close=timedelta(seconds=60), retry=_retry(10, 30))
 # CPU-bound transforms and checks on data already fetched.
-COMPUTE = StepPolicy(start_to_close=timedelta(minutes=15), heartbeat=timedelta(seconds=60), retry=_retry(3))
+COMPUTE = StepPolicy(start_to_close=timedelta(minutes=15), heartbeat=timedelta(seconds=20), retry=_retry(3))
 # Model fits: long, so a lost worker is noticed by the missing heartbeat, not after the hour.
 TRAINING = StepPolicy(start_to_close=timedelta(hours=2), heartbeat=timedelta(seconds=60), retry=_retry(3, 120))

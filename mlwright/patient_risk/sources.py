@@ -12,6 +12,7 @@ import sqlalchemy
 
 from mlwright.errors import DatasetNotFound, InvalidInput
 from mlwright.patient_risk.synthetic import Population
+from mlwright.store.db import make_engine
 
 EHR_TABLES = ("patients", "encounters", "diagnoses", "outcomes")
 LAB_WINDOW_DAYS = 30
@@ -35,7 +36,7 @@ class SourceLocations:
 
 def seed(population: Population, where: SourceLocations) -> dict[str, int]:
     """Write every source (replacing what was there); returns rows written per table."""
-    engine = sqlalchemy.create_engine(where.ehr_url)
+    engine = make_engine(where.ehr_url)
     try:
         with engine.begin() as conn:
             for table in EHR_TABLES:
@@ -57,7 +58,7 @@ def seed(population: Population, where: SourceLocations) -> dict[str, int]:
 
 
 def read_ehr(url: str, run_date: date) -> dict[str, pd.DataFrame]:
-    engine = sqlalchemy.create_engine(url)
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
             missing = [t for t in EHR_TABLES[:3] if not sqlalchemy.inspect(conn).has_table(t)]

@@ -1,0 +1,99 @@
+"""Seed the source systems and train the three chained models through TrainingPipeline.
+
+The models learn from a *historical* population (another seed of the same generative model, with
+its outcomes), so the nightly run scores patients the models have never seen. Model 2 trains on
+model 1's predictions and model 3 on both, exactly as the pipeline chains them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from temporalio.client import Client
+
+from mlwright.contracts.patient_risk import ModelNames
+from mlwright.contracts.training import ApprovalDecision, TrainingInput, TrainingResult, TrainingStatus
+from mlwright.ml import training
+from mlwright.patient_risk import features, sources, synthetic, validation
+from mlwright.queues import QueueSet
+from mlwright.settings import Settings
+from mlwright.store import registry
+from mlwright.store.artifacts import ArtifactStore
+from mlwright.store.db import init_db, make_engine, session_scope
+
+CHAIN = (("readmission", "readmission_30d"), ("deterioration", "deterioration"), ("acuity", "high_acuity"))
+
+
+def seed_sources(settings: Settings, patients: int, seed: int, run_date: date) -> dict[str, int]:
+    where = sources.SourceLocations.under(settings.resolved_sources_root, settings.ehr_url)
+    return sources.seed(synthetic.generate(patients, seed, run_date), where)
+
+
+def feature_frame(population: synthetic.Population, run_date: date) -> pd.DataFrame:
+    """Features of a generated population through the same validation and feature code as the pipeline."""
+    labs = population.labs.assign(file_date=population.labs["file_date"].astype(str))
+    ehr, _ = validation.validate_ehr({"patients": population.patients, "encounters": population.encounters,
+                                      "diagnoses": population.diagnoses}, run_date, {"max_staleness_days": 10**6})
+    clean_labs, _ = validation.validate_labs(labs, run_date, {"max_staleness_days": 10**6})
+    claims, _ = validation.validate_claims(population.claims, run_date, {"max_staleness_days": 10**6})
+    fills, _ = validation.validate_pharmacy(population.fills, run_date, {"max_staleness_days": 10**6})
+    return features.compute_features(ehr["patients"], ehr["encounters"], ehr["diagnoses"], clean_labs, claims,
+                                     fills, run_date)
+
+
+async def train_models(client: Client, settings: Settings, patients: int, seed: int, run_date: date,
+                       say: Callable[[str], None], models: ModelNames = ModelNames(),
+                       queues: QueueSet | None = None) -> dict[str, TrainingResult]:
+    history = synthetic.generate(patients, seed + 1_000_003, run_date)
+    table = feature_frame(history, run_date)
+    outcomes = history.outcomes.set_index("patient_id")
+    data_dir = settings.home.resolve() / "training"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    queues = queues or QueueSet(settings.task_queue_prefix)
+    results: dict[str, TrainingResult] = {}
+    for column, outcome in CHAIN:
+        name = getattr(models, column)
+        path = data_dir / f"{name}.parquet"
+        table.assign(**{outcome: outcomes.loc[table.index, outcome]}).to_parquet(path)
+        results[column] = await _train(client, queues, name, path, outcome, say)
+        table[column] = _predict(settings, name, table)  # the next model's input, as in the pipeline
+    return results
+
+
+async def _train(client: Client, queues: QueueSet, name: str, path: Path, target: str,
+                 say: Callable[[str], None]) -> TrainingResult:
+    inp = TrainingInput.model_validate({
+        "model_name": name, "dataset": {"uri": str(path), "target": target}, "task": "classification",
+        "estimator": {"name": "logistic_regression", "params": {"C": 0.5}},
+        "quality": {"max_null_ratio": 0.95, "min_class_ratio": 0.01},
+        "promotion": {"metric": "roc_auc", "canary_duration": "1s", "approval_timeout": "1h"}})
+    handle = await client.start_workflow("TrainingPipeline", inp, id=f"bootstrap-{name}-{uuid.uuid4().hex[:8]}",
+                                         task_queue=queues.pipelines, result_type=TrainingResult)
+    result_task = asyncio.ensure_future(handle.result())
+    while not result_task.done():
+        status = await handle.query("status", result_type=TrainingStatus)
+        if status.awaiting_approval:
+            await handle.execute_update("approve", ApprovalDecision(approver="patient-risk bootstrap",
+                                                                    reason="initial models"))
+            break
+        await asyncio.wait({result_task}, timeout=0.2)
+    result = await result_task
+    say(f"  {name}: {result.decision} v{result.version or result.production_version} "
+        f"roc_auc {result.metrics.get('roc_auc', float('nan')):.3f}")
+    return result
+
+
+def _predict(settings: Settings, name: str, table: pd.DataFrame) -> pd.Series:
+    engine = make_engine(settings.resolved_database_url)
+    init_db(engine)
+    with session_scope(engine) as session:
+        version = registry.version_in_stage(session, model_name=name, stage="production")
+    engine.dispose()
+    model = training.deserialize(ArtifactStore(settings.resolved_artifact_root).get_bytes(registry.artifact_of(version)))
+    needed = version.feature_schema["numeric"] + version.feature_schema["categorical"]
+    return pd.Series(model.predict_proba(table[needed])[:, 1].round(6), index=table.index)
