@@ -71,10 +71,11 @@ def queues(settings: Settings) -> QueueSet:
 
 @contextlib.asynccontextmanager
 async def running_workers(client: Client, settings: Settings, deps: ActivityDeps,
-                          replace: Sequence[Callable] = ()) -> AsyncIterator[QueueSet]:
-    """The production workers of every resource class; ``replace`` swaps in same-named fakes."""
+                          replace: Sequence[Callable] = (),
+                          resources: Sequence[Resource] = tuple(Resource)) -> AsyncIterator[QueueSet]:
+    """The production workers of ``resources`` (all by default); ``replace`` swaps in same-named fakes."""
     queues = QueueSet(settings.task_queue_prefix)
-    built = [build_worker(client, r, settings, deps, queues, replace) for r in Resource]
+    built = [build_worker(client, r, settings, deps, queues, replace) for r in resources]
     async with contextlib.AsyncExitStack() as stack:
         for worker, _ in built:
             await stack.enter_async_context(worker)

@@ -60,12 +60,10 @@ class PatientRiskPipeline:
         self._queues = queues_for_this_run()
         self._options = {k: dict(v) for k, v in inp.options.items()}
         self._options.setdefault("write_fhir", {}).setdefault("batch_size", inp.fhir_batch_size)
-        base = c.StepInput(run=self._run)
 
-        snapshots = await asyncio.gather(*(self._step(f"extract_{s}", base) for s in SOURCES))
-        validated = await asyncio.gather(*(
-            self._step(f"validate_{s}", c.ValidateSourceInput(run=self._run, snapshot=snap))
-            for s, snap in zip(SOURCES, snapshots, strict=True)))
+        # Each source is its own chain, so one source waiting for an operator holds up no other.
+        chains = await asyncio.gather(*(self._source(s) for s in SOURCES))
+        snapshots, validated = [snap for snap, _ in chains], [v for _, v in chains]
         merged = await self._step("merge_by_patient", c.MergeInput(run=self._run, sources=list(validated)))
         await self._step("quality_gate", c.MergedInput(run=self._run, merged=merged))
         features = await self._step("compute_features", c.MergedInput(run=self._run, merged=merged))
@@ -93,6 +91,10 @@ class PatientRiskPipeline:
         return c.PatientRiskResult(run_date=self._run_date, state="completed", patients=features.patients,
                                    tiers=risk.tiers, model_versions=risk.model_versions,
                                    alerts_sent=alerts.sent if alerts else 0, steps=self._public_steps())
+
+    async def _source(self, source: str) -> tuple[c.SourceSnapshot, c.ValidatedSource]:
+        snapshot = await self._step(f"extract_{source}", c.StepInput(run=self._run))
+        return snapshot, await self._step(f"validate_{source}", c.ValidateSourceInput(run=self._run, snapshot=snapshot))
 
     async def _step(self, name: str, arg: BaseModel) -> Any:
         """Run one step until it completes, is skipped, or the run is aborted."""

@@ -47,8 +47,9 @@ def feature_frame(population: synthetic.Population, run_date: date) -> pd.DataFr
 
 
 async def train_models(client: Client, settings: Settings, patients: int, seed: int, run_date: date,
-                       say: Callable[[str], None], models: ModelNames = ModelNames(),
+                       say: Callable[[str], None], models: ModelNames | None = None,
                        queues: QueueSet | None = None) -> dict[str, TrainingResult]:
+    models = models or ModelNames()
     history = synthetic.generate(patients, seed + 1_000_003, run_date)
     table = feature_frame(history, run_date)
     outcomes = history.outcomes.set_index("patient_id")

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import uuid
 from collections import Counter
 
 import httpx
+import pandas as pd
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError
 
 from activities.deps import ActivityDeps
-from mlwright.contracts.patient_risk import PatientRiskInput, PatientRiskResult, Progress
+from mlwright.contracts.patient_risk import Abort, PatientRiskInput, PatientRiskResult, Progress
 from mlwright.patient_risk import bootstrap
+from mlwright.queues import Resource
 from mlwright.store import runs
 from mlwright.store.db import session_scope
 from tests.conftest import running_workers, target_of
@@ -84,3 +92,142 @@ async def test_a_run_writes_both_systems_once_and_alerts_once_even_when_repeated
     assert "age" not in example and "creatinine_last" not in example  # no raw clinical data leaves
     with session_scope(deps.engine) as session:
         assert len(runs.alerts_for(session, run_date=day, kind="high_risk_patient")) == first.tiers["high"]
+
+
+async def wait_progress(handle, condition, timeout_s: float = 60) -> Progress:
+    for _ in range(int(timeout_s * 10)):
+        progress = await handle.query("progress", result_type=Progress)
+        if condition(progress):
+            return progress
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"progress never matched: {progress}")
+
+
+def step_of(progress: Progress | PatientRiskResult, name: str):
+    return next(s for s in progress.steps if s.name == name)
+
+
+async def test_failure_at_step_14_pages_once_and_resumes_from_the_cli(dev_env, world):
+    # Three injected failures exhaust the step's three attempts; the operator's retry then succeeds.
+    settings = world.variant(fault_injection="model_deterioration:3")
+    day = "2026-11-26"
+    address = target_of(dev_env.client)
+    async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
+        handle = await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=26))
+        progress = await wait_progress(handle, lambda p: p.state == "awaiting_operator")
+        failed = step_of(progress, "model_deterioration")
+        assert (failed.number, failed.state, failed.attempts) == (14, "awaiting_operator", 3)
+        assert "injected fault" in failed.error
+        assert all(s.state == "completed" for s in progress.steps[:13])
+        assert all(s.state == "pending" for s in progress.steps[14:])
+
+        pages = [a for a in world.inbox.received if a["kind"] == "step_failed" and a["run_date"] == day]
+        assert len(pages) == 1
+        page = pages[0]
+        assert (page["severity"], page["step"], page["step_number"], page["attempts"]) == ("critical",
+                                                                                          "model_deterioration", 14, 3)
+        assert page["run_url"].endswith(f"/workflows/{handle.id}") and "retry_step" in page["commands"]["retry"]
+        assert "skip" not in page["commands"]  # step 14 feeds step 15: not skippable
+
+        refused = await temporal("workflow", "update", "execute", "-w", handle.id, "--name", "skip_step", "--input",
+                                 json.dumps({"step": "model_deterioration", "operator": "ana", "reason": "x"}),
+                                 address=address, check=False)
+        assert refused.returncode != 0 and "is not skippable" in refused.stderr
+        await temporal("workflow", "update", "execute", "-w", handle.id, "--name", "retry_step", "--input",
+                       json.dumps({"step": "model_deterioration", "operator": "ana", "reason": "fixed"}),
+                       address=address)
+        result = await handle.result()
+
+    assert result.state == "completed" and care_rows(settings, day) == PATIENTS
+    assert step_of(result, "model_deterioration").attempts == 4
+    scheduled = Counter()
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
+    steps_1_to_13 = [s.name for s in result.steps[:13]]
+    assert all(scheduled[name] == 1 for name in steps_1_to_13), scheduled
+    assert scheduled["model_deterioration"] == 2 and scheduled["send_operator_alert"] == 1
+    assert len([a for a in world.inbox.received if a["kind"] == "step_failed" and a["run_date"] == day]) == 1
+
+
+def spawn_worker(world, settings, address, log_path) -> subprocess.Popen:
+    env = {**os.environ, **world.env(settings, address)}
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "workers", "io", "cpu"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+
+async def test_worker_killed_mid_step_leaves_no_duplicates(dev_env, world, tmp_path):
+    settings = world.variant()
+    day = "2026-11-25"
+    address = target_of(dev_env.client)
+    deps = ActivityDeps.from_settings(settings)
+    first = spawn_worker(world, settings, address, tmp_path / "worker-1.log")
+    second = None
+    world.fhir_delay[0] = 0.15  # 30 bundles of 10: the FHIR write takes seconds, time to kill the worker in it
+    try:
+        async with running_workers(dev_env.client, settings, deps, resources=[Resource.PIPELINES]) as queues:
+            handle = await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=25), fhir_batch_size=10)
+            await wait_progress(handle, lambda p: step_of(p, "write_fhir").state == "running", timeout_s=90)
+            for _ in range(100):
+                if fhir_total(settings, day) > 0:
+                    break
+                await asyncio.sleep(0.05)
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            written_before = fhir_total(settings, day)
+            assert 0 < written_before < PATIENTS, "the kill must land inside the step"
+            world.fhir_delay[0] = 0.0
+            second = spawn_worker(world, settings, address, tmp_path / "worker-2.log")
+            result = await asyncio.wait_for(handle.result(), timeout=120)
+    finally:
+        world.fhir_delay[0] = 0.0
+        for proc in (first, second):
+            if proc and proc.poll() is None:
+                proc.terminate()
+                proc.wait()
+
+    assert result.state == "completed"
+    assert care_rows(settings, day) == PATIENTS and fhir_total(settings, day) == PATIENTS
+    alerts = high_risk_alerts(world, day)
+    assert len(alerts) == result.tiers["high"] and set(alerts.values()) == {1}
+
+
+@pytest.mark.parametrize("bad", ['{"run_date": "27/11/2026"}', '{"run_date": "2026-11-27", "fhir_batch_size": 0}',
+                                 '{"rundate": "2026-11-27"}'])
+async def test_bad_run_input_fails_at_once_naming_the_field(dev_env, world, bad):
+    settings = world.variant()
+    address = target_of(dev_env.client)
+    wid = f"bad-{uuid.uuid4()}"
+    async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings),
+                               resources=[Resource.PIPELINES]) as queues:
+        await temporal("workflow", "start", "--type", "PatientRiskPipeline", "--task-queue", queues.pipelines,
+                       "--workflow-id", wid, "--input", bad, address=address)
+        outcome = await temporal("workflow", "result", "-w", wid, address=address, check=False)
+    assert outcome.returncode != 0
+    named = {"27/11/2026": "run_date: Value error, expected YYYY-MM-DD", "fhir_batch_size": "fhir_batch_size",
+             "rundate": "run_date: Field required"}
+    assert any(fragment in outcome.stdout + outcome.stderr for key, fragment in named.items() if key in bad)
+
+
+async def test_missing_and_malformed_sources_are_named_and_the_run_can_be_aborted(dev_env, world, tmp_path):
+    sources_root = tmp_path / "sources"
+    shutil.copytree(world.settings.resolved_sources_root, sources_root)
+    for csv in (sources_root / "claims").glob("*.csv"):
+        pd.read_csv(csv).rename(columns={"amount": "amt"}).to_csv(csv, index=False)
+    (sources_root / "labs" / f"{RUN_DATE.isoformat()}.parquet").unlink()
+    for older in sorted((sources_root / "labs").glob("*.parquet")):
+        older.unlink()
+    settings = world.variant(sources_root=sources_root, ehr_url=f"sqlite:///{sources_root / 'ehr.db'}")
+    async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
+        handle = await start(dev_env.client, queues)
+        progress = await wait_progress(handle, lambda p: step_of(p, "extract_labs").state == "awaiting_operator"
+                                       and step_of(p, "validate_claims").state == "awaiting_operator")
+        assert "DatasetNotFound" in step_of(progress, "extract_labs").error
+        assert "sources.labs: no daily files" in step_of(progress, "extract_labs").error
+        claims_error = step_of(progress, "validate_claims").error
+        assert "DataQualityFailed" in claims_error and "missing columns ['amount']" in claims_error
+        await handle.execute_update("abort", Abort(operator="ana", reason="claims feed changed its schema"))
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+    assert "aborted by ana: claims feed changed its schema" in str(failed.value.cause)
