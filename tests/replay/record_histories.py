@@ -65,10 +65,54 @@ async def record(version: str) -> None:
             await run("rejected", TrainingInput.model_validate({**body, "model_name": "bc2"}), "reject")
             await run("quality-failed", TrainingInput.model_validate({**body, "quality": {"min_rows": 10**6}}), None)
             await run("invalid-input", {"model_name": "bc", "estimator": {"name": 5}}, None)
+        await record_patient_risk(env, version, home)
     finally:
         await env.shutdown()
 
 
+async def record_patient_risk(env, version: str, home: Path) -> None:
+    from mlwright.contracts.patient_risk import Progress, RetryStep
+    from mlwright.patient_risk import bootstrap
+    from tests.workflows.patient_risk_world import RUN_DATE, start_services
+
+    settings, _inbox, servers = start_services(home / "hospital", [0.0])
+    try:
+        base = settings.model_copy(update={"task_queue_prefix": f"rec{uuid.uuid4().hex[:6]}-"})
+        async with running_workers(env.client, base, ActivityDeps.from_settings(base)):
+            await bootstrap.train_models(env.client, base, patients=1000, seed=5, run_date=RUN_DATE, say=print)
+        for name, fault in (("completed", None), ("step14-retried", "model_deterioration:3")):
+            variant = base.model_copy(update={"task_queue_prefix": f"rec{uuid.uuid4().hex[:6]}-",
+                                              "fault_injection": fault})
+            async with running_workers(env.client, variant, ActivityDeps.from_settings(variant)) as queues:
+                handle = await env.client.start_workflow("PatientRiskPipeline", {"run_date": str(RUN_DATE)},
+                                                         id=f"replay-patientrisk-{name}", task_queue=queues.pipelines)
+                if fault:
+                    for _ in range(600):
+                        if (await handle.query("progress", result_type=Progress)).state == "awaiting_operator":
+                            break
+                        await asyncio.sleep(0.1)
+                    await handle.execute_update("retry_step", RetryStep(step="model_deterioration",
+                                                                        operator="recorder", reason="drill"))
+                await handle.result()
+                history = await handle.fetch_history()
+            path = OUT / f"{version}-patientrisk-{name}.json"
+            path.write_text(history.to_json())
+            print(f"wrote {path.name} ({len(history.events)} events)")
+    finally:
+        for server in servers:
+            server.stop()
+
+
 if __name__ == "__main__":
-    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "v1"))
+    if sys.argv[2:] == ["--only-patient-risk"]:
+        async def only() -> None:
+            env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
+                                                        dev_server_extra_args=DEV_SERVER_ARGS, **client_options())
+            try:
+                await record_patient_risk(env, sys.argv[1], Path(tempfile.mkdtemp()))
+            finally:
+                await env.shutdown()
+        asyncio.run(only())
+    else:
+        asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "v1"))
     exit_now(0)

@@ -37,6 +37,7 @@ class World:
 
 
 def start_services(root: Path, fhir_delay: list[float]):
+    root.mkdir(parents=True, exist_ok=True)
     settings = Settings(environment="test", home=root / "state", graceful_shutdown_s=0)
     pharmacy_server = pharmacy.serve(settings.resolved_sources_root / "pharmacy" / "fills.parquet").start()
     store = fhir.FhirStore(root / "fhir.db")
