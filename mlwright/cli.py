@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -68,10 +69,76 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--dir", type=Path, default=None, help="default: <home>/data")
     sample.set_defaults(handler=_sample)
 
+    sources = sub.add_parser("sources", help="the patient-risk source systems")
+    sources_sub = sources.add_subparsers(required=True, metavar="ACTION")
+    seed = sources_sub.add_parser("seed", help="(re)create the four source systems with synthetic patients")
+    _population_args(seed)
+    seed.set_defaults(handler=_sources_seed)
+
+    risk = sub.add_parser("patient-risk", help="the patient-risk pipeline")
+    risk_sub = risk.add_subparsers(required=True, metavar="ACTION")
+    boot = risk_sub.add_parser("bootstrap", help="seed sources and train + promote the three models")
+    _population_args(boot)
+    boot.set_defaults(handler=_risk_bootstrap)
+    risk_demo = risk_sub.add_parser("demo", help="seed, train if needed, and run the pipeline once")
+    _population_args(risk_demo)
+    risk_demo.set_defaults(handler=_risk_demo)
+    catalog = risk_sub.add_parser("features", help="print the 47-feature catalog")
+    catalog.set_defaults(handler=lambda _a, _s: print(__import__("mlwright.patient_risk.features",
+                                                                 fromlist=["x"]).catalog_markdown()))
+
     reg = sub.add_parser("registry", help="show a model's versions, stages and stage history")
     reg.add_argument("model_name")
     reg.set_defaults(handler=_registry)
     return parser
+
+
+def _population_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--run-date", type=date.fromisoformat, default=date.today() - timedelta(days=1),
+                        help="YYYY-MM-DD; default yesterday")
+
+
+def _sources_seed(args, settings: Settings) -> None:
+    from mlwright.patient_risk.bootstrap import seed_sources
+
+    counts = seed_sources(settings, args.patients, args.seed, args.run_date)
+    print(f"seeded {settings.resolved_sources_root} for {args.run_date}: {counts}")
+
+
+def _risk_bootstrap(args, settings: Settings) -> None:
+    asyncio.run(_with_stack(settings, lambda client: _bootstrap(client, args, settings)))
+
+
+async def _bootstrap(client, args, settings: Settings) -> None:
+    from mlwright.patient_risk.bootstrap import seed_sources, train_models
+
+    print(f"seeded: {seed_sources(settings, args.patients, args.seed, args.run_date)}")
+    await train_models(client, settings, max(args.patients, 5000), args.seed, args.run_date, say=print)
+
+
+def _risk_demo(args, settings: Settings) -> None:
+    from mlwright.patient_risk.demo import run_demo
+
+    asyncio.run(_with_stack(settings, lambda client: run_demo(
+        client, settings, args.patients, args.seed, args.run_date, say=lambda line: print(line, flush=True))))
+
+
+async def _with_stack(settings: Settings, action) -> None:
+    """Run ``action(client)`` once Temporal answers and every queue has a worker."""
+    from mlwright.client import connect
+    from mlwright.queues import QueueSet
+    from mlwright.readiness import missing_pollers
+
+    try:
+        client = await connect(settings)
+    except RuntimeError as e:
+        raise RuntimeError(f"cannot reach Temporal at {settings.temporal_address} ({e}); run `mlwright up`") from e
+    missing = await missing_pollers(client, QueueSet(settings.task_queue_prefix))
+    if missing:
+        raise RuntimeError(f"no worker serves {missing}; run `mlwright up` (or `mlwright dev`) first")
+    await action(client)
 
 
 def _pidfile(settings: Settings) -> Path:
@@ -168,19 +235,10 @@ def _demo(args, settings: Settings) -> None:
 
 
 async def _demo_async(args, settings: Settings) -> None:
-    from mlwright.client import connect
     from mlwright.demo import run_demo
-    from mlwright.queues import QueueSet
-    from mlwright.readiness import missing_pollers
 
-    try:
-        client = await connect(settings)
-    except RuntimeError as e:
-        raise RuntimeError(f"cannot reach Temporal at {settings.temporal_address} ({e}); run `mlwright up`") from e
-    missing = await missing_pollers(client, QueueSet(settings.task_queue_prefix))
-    if missing:
-        raise RuntimeError(f"no worker serves {missing}; run `mlwright up` (or `mlwright dev`) first")
-    await run_demo(client, settings, args.estimator, say=lambda line: print(line, flush=True))
+    await _with_stack(settings, lambda client: run_demo(client, settings, args.estimator,
+                                                        say=lambda line: print(line, flush=True)))
 
 
 def _sample(args, settings: Settings) -> None:

@@ -64,6 +64,7 @@ class DevStack:
         self.logs.mkdir(parents=True, exist_ok=True)
         self._create_schema()
         self._spawn("temporal", self.server_command())
+        self._spawn("services", [sys.executable, "-m", "mlwright.services"])
         self.wait_server(timeout_s=60)
         for resource in Resource:
             self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value])

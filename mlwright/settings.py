@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     business_rules_file: Path = Field(
         Path(__file__).parent / "patient_risk" / "business_rules.toml", description="Business rules (TOML)."
     )
+    dev_alert_inbox_port: int = Field(8790, ge=1, le=65535, description="Alert inbox port of `mlwright dev`.")
     fault_injection: str | None = Field(
         None, description="Testing only: 'step:N' makes the first N executions of that step in each worker "
         "process fail ('step' alone: every execution). Refused in production.",
