@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo stop test lint bench record-histories clean
+.PHONY: install demo demo-patient-risk stop test lint bench record-histories clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: $(STAMP)
 	$(BIN)/mlwright demo
 	@echo
 	@echo "The stack keeps running (Web UI above). Stop it with: make stop"
+
+## The flagship: seed sources, train the three models if needed, run the 23-step pipeline.
+demo-patient-risk: $(STAMP)
+	$(BIN)/mlwright up
+	$(BIN)/mlwright patient-risk demo
 
 stop: $(STAMP)
 	$(BIN)/mlwright down
