@@ -43,14 +43,14 @@ class DeliveryActivities:
         Idempotent: a repeated PUT replaces the same resource."""
         risk = self._risk(inp.risk)
         size = int(inp.options.get("batch_size", 500))
-        resources = [fhir.risk_assessment(inp.run.run_date, pid, row, inp.risk.model_versions)
-                     for pid, row in risk.iterrows()]
-        for start in range(0, len(resources), size):
+        for start in range(0, len(risk), size):  # built a bundle at a time: memory stays flat
+            batch = risk.iloc[start:start + size]
+            resources = [fhir.risk_assessment(inp.run.run_date, pid, row, inp.risk.model_versions)
+                         for pid, row in zip(batch.index, batch.to_dict("records"), strict=True)]
             with translated("fhir_url"):
-                self.deps.http.post(self.deps.settings.fhir_url, json=fhir.transaction(
-                    resources[start:start + size])).raise_for_status()
-            phase(f"{min(start + size, len(resources))}/{len(resources)} resources")
-        return c.WriteResult(target="fhir", rows=len(resources),
+                self.deps.http.post(self.deps.settings.fhir_url, json=fhir.transaction(resources)).raise_for_status()
+            phase(f"{min(start + size, len(risk))}/{len(risk)} resources")
+        return c.WriteResult(target="fhir", rows=len(risk),
                              checksum=fhir.checksum(zip(risk.index, risk["tier"], risk["score"], strict=True)))
 
     @BY_NAME["verify_writes"].step.defn

@@ -28,18 +28,17 @@ def upsert(engine: sa.Engine, run_date: str, risk: pd.DataFrame, model_versions:
            on_chunk=lambda done: None) -> int:
     metadata.create_all(engine)
     insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    rows = [{"run_date": run_date, "patient_id": pid, "readmission": float(r.readmission),
-             "deterioration": float(r.deterioration), "acuity": float(r.acuity), "score": float(r.score),
-             "tier": r.tier, "rules": r.rules, "model_versions": model_versions, "workflow_id": workflow_id}
-            for pid, r in zip(risk.index, risk.itertuples(index=False), strict=True)]
-    for start in range(0, len(rows), CHUNK):
-        statement = insert(care_risk_score).values(rows[start:start + CHUNK])
-        updated = {c: statement.excluded[c] for c in ("readmission", "deterioration", "acuity", "score", "tier",
-                                                       "rules", "model_versions", "workflow_id")}
+    columns = ["readmission", "deterioration", "acuity", "score", "tier", "rules"]
+    for start in range(0, len(risk), CHUNK):  # rows built a chunk at a time: memory stays flat
+        chunk = risk.iloc[start:start + CHUNK][columns].reset_index().rename(columns={risk.index.name or "index":
+                                                                                      "patient_id"})
+        rows = chunk.assign(run_date=run_date, model_versions=model_versions, workflow_id=workflow_id).to_dict("records")
+        statement = insert(care_risk_score).values(rows)
+        updated = {c: statement.excluded[c] for c in (*columns, "model_versions", "workflow_id")}
         with engine.begin() as conn:
             conn.execute(statement.on_conflict_do_update(index_elements=["run_date", "patient_id"], set_=updated))
         on_chunk(start + CHUNK)
-    return len(rows)
+    return len(risk)
 
 
 def rows_for(engine: sa.Engine, run_date: str) -> list[tuple[str, str, float]]:
