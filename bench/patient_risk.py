@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
@@ -87,9 +87,9 @@ async def orchestration_share(handle) -> tuple[float, float]:
     return total, 1 - busy / total
 
 
-async def run_once(env, settings: Settings, queues: QueueSet) -> tuple[PatientRiskResult, float, float, float]:
+async def run_once(env, settings: Settings, queues: QueueSet, day: date) -> tuple[PatientRiskResult, float, float, float]:
     started = time.perf_counter()
-    handle = await env.client.start_workflow("PatientRiskPipeline", PatientRiskInput(run_date=RUN_DATE),
+    handle = await env.client.start_workflow("PatientRiskPipeline", PatientRiskInput(run_date=day),
                                              id=f"bench-{uuid.uuid4().hex[:8]}", task_queue=queues.pipelines,
                                              result_type=PatientRiskResult)
     result = await handle.result()
@@ -122,15 +122,18 @@ async def main(sizes: list[int], recovery_size: int | None) -> None:
                                      say=lambda line: print(line, flush=True))
         proc.terminate()
         proc.wait()
-        for n in sizes:
+        for i, n in enumerate(sizes):
+            # Each population scores its own date: downstream systems hold one population per date,
+            # and verify_writes rightly refuses a date that still holds another population's rows.
+            day = RUN_DATE - timedelta(days=i + 1)
             t0 = time.perf_counter()
-            bootstrap.seed_sources(settings, n, seed=7, run_date=RUN_DATE)
+            bootstrap.seed_sources(settings, n, seed=7, run_date=day)
             seed_s = time.perf_counter() - t0
             prefix = f"n{n}-"
             sized = settings.model_copy(update={"task_queue_prefix": prefix})
             proc = worker(sized, address, root / f"worker-{n}.log")
             await wait_pollers(env.client, QueueSet(prefix))
-            result, wall, total, share = await run_once(env, sized, QueueSet(prefix))
+            result, wall, total, share = await run_once(env, sized, QueueSet(prefix), day)
             peak = peak_rss_mb(proc.pid)
             proc.terminate()
             proc.wait()
@@ -143,6 +146,8 @@ async def main(sizes: list[int], recovery_size: int | None) -> None:
         for server in [*servers, inbox_server]:
             server.stop()
         await env.shutdown()
+    if not rows:
+        return
     print("\nper-step seconds (workflow-side, scheduling included):")
     print(f"{'#':>3} {'step':<24}" + "".join(f"{n:>12,}" for n, *_ in rows))
     for i, step in enumerate(rows[0][5].steps):
@@ -150,18 +155,19 @@ async def main(sizes: list[int], recovery_size: int | None) -> None:
 
 
 async def recovery(env, settings: Settings, address: str, root: Path, n: int, inbox) -> None:
-    bootstrap.seed_sources(settings, n, seed=7, run_date=RUN_DATE)
+    day = RUN_DATE - timedelta(days=30)
+    bootstrap.seed_sources(settings, n, seed=7, run_date=day)
     full = settings.model_copy(update={"task_queue_prefix": f"full{n}-"})
     proc = worker(full, address, root / "full.log")
     await wait_pollers(env.client, QueueSet(full.task_queue_prefix))
-    fulls = [(await run_once(env, full, QueueSet(full.task_queue_prefix)))[1] for _ in range(3)]
+    fulls = [(await run_once(env, full, QueueSet(full.task_queue_prefix), day))[1] for _ in range(3)]
     proc.terminate()
     proc.wait()
     drill = settings.model_copy(update={"task_queue_prefix": f"drill{n}-"})
     proc = worker(drill, address, root / "drill.log", fault="model_deterioration:3")
     queues = QueueSet(drill.task_queue_prefix)
     await wait_pollers(env.client, queues)
-    handle = await env.client.start_workflow("PatientRiskPipeline", PatientRiskInput(run_date=RUN_DATE),
+    handle = await env.client.start_workflow("PatientRiskPipeline", PatientRiskInput(run_date=day),
                                              id=f"drill-{uuid.uuid4().hex[:8]}", task_queue=queues.pipelines,
                                              result_type=PatientRiskResult)
     while not any(a.get("workflow_id") == handle.id and a["kind"] == "step_failed" for a in inbox.received):
@@ -180,7 +186,7 @@ async def recovery(env, settings: Settings, address: str, root: Path, n: int, in
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--recovery-size", type=int, default=100_000)
     args = parser.parse_args()
     asyncio.run(main(args.sizes, args.recovery_size or None))
