@@ -33,6 +33,10 @@ def test_config_file_is_read_and_environment_wins(monkeypatch, tmp_path):
         ({"environment": "production", "database_url": "postgresql+psycopg://db/x", "temporal_api_key": "changeme"},
          "placeholder"),
         ({"log_level": "LOUD"}, "unknown log level"),
+        ({"environment": "production", "database_url": "postgresql+psycopg://db/x",
+          "fault_injection": "model_deterioration:3"}, "refused in production"),
+        ({"fault_injection": "step:x"}, "expected 'step' or 'step:N'"),
+        ({"alert_routes": {"page": ["http://x"]}}, "unknown severities"),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(values, message):

@@ -70,3 +70,13 @@ def test_activity_defn_names_match_method_names(deps, settings):
     for name, impl in activity_implementations(deps, settings).items():
         assert impl.__name__ == name
         assert activity._Definition.must_from_callable(impl).name == name
+
+
+def test_fault_injection_fails_the_first_n_executions_of_one_step_only():
+    from workers.faults import FaultInjection
+
+    faults = FaultInjection("model_deterioration:2")
+    assert [faults.should_fail("model_deterioration") for _ in range(3)] == [True, True, False]
+    assert not faults.should_fail("model_acuity")
+    always = FaultInjection("write_fhir")
+    assert all(always.should_fail("write_fhir") for _ in range(5))
