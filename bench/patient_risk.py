@@ -1,8 +1,9 @@
 """End-to-end benchmark of the PatientRiskPipeline.
 
-For each population size: seed the four sources (timed apart), run the pipeline on a fresh worker
-process serving every queue, and report end-to-end time, per-step times, the worker's peak memory
-(VmHWM) and the orchestration share (time in the run when no step was executing / run time).
+For each population size: seed the four sources (timed apart), run the pipeline on fresh worker
+processes, one per task queue as `mlwright dev` and deploy/ run them, and report end-to-end time,
+per-step times, each worker's peak memory (VmHWM) and the orchestration share (time in the run
+when no step was executing / run time).
 Then the recovery drill at one size: a fault exhausts step 14's retries, the operator retries at
 the page, and the time from page to completion is compared with a full run.
 
@@ -39,7 +40,22 @@ from mlwright.settings import Settings
 RUN_DATE = date(2026, 11, 27)
 
 
-def worker(settings: Settings, address: str, log: Path, fault: str | None = None) -> subprocess.Popen:
+def workers(settings: Settings, address: str, log: Path, fault: str | None = None) -> dict[str, subprocess.Popen]:
+    """One process per task queue, as deployed."""
+    return {q: worker(settings, address, log.with_suffix(f".{q}.log"), fault, [q])
+            for q in ("pipelines", "io", "cpu", "training")}
+
+
+def stop(procs: dict[str, subprocess.Popen]) -> dict[str, float]:
+    peaks = {q: peak_rss_mb(p.pid) for q, p in procs.items()}
+    for p in procs.values():
+        p.terminate()
+        p.wait()
+    return peaks
+
+
+def worker(settings: Settings, address: str, log: Path, fault: str | None = None,
+           queues: list[str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "MLWRIGHT_HOME": str(settings.home), "MLWRIGHT_TEMPORAL_ADDRESS": address,
            "MLWRIGHT_TASK_QUEUE_PREFIX": settings.task_queue_prefix, "MLWRIGHT_FHIR_URL": settings.fhir_url,
            "MLWRIGHT_PHARMACY_URL": settings.pharmacy_url, "MLWRIGHT_ALERT_ROUTES": json.dumps(settings.alert_routes),
@@ -47,8 +63,8 @@ def worker(settings: Settings, address: str, log: Path, fault: str | None = None
     if fault:
         env["MLWRIGHT_FAULT_INJECTION"] = fault
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "workers", "pipelines", "io", "cpu", "training"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen([sys.executable, "-m", "workers", *(queues or ["pipelines", "io", "cpu", "training"])],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -131,15 +147,14 @@ async def main(sizes: list[int], recovery_size: int | None) -> None:
             seed_s = time.perf_counter() - t0
             prefix = f"n{n}-"
             sized = settings.model_copy(update={"task_queue_prefix": prefix})
-            proc = worker(sized, address, root / f"worker-{n}.log")
+            procs = workers(sized, address, root / f"worker-{n}.log")
             await wait_pollers(env.client, QueueSet(prefix))
             result, wall, total, share = await run_once(env, sized, QueueSet(prefix), day)
-            peak = peak_rss_mb(proc.pid)
-            proc.terminate()
-            proc.wait()
-            rows.append((n, seed_s, wall, share, peak, result))
+            peaks = stop(procs)
+            rows.append((n, seed_s, wall, share, max(peaks.values()), result))
             print(f"{n:>9,} patients: end to end {wall:7.1f} s, orchestration {share:6.2%} of {total:.1f} s, "
-                  f"worker peak {peak:7.0f} MB (seeding {seed_s:.1f} s); tiers {result.tiers}", flush=True)
+                  f"worker peaks (MB) {', '.join(f'{q} {v:.0f}' for q, v in peaks.items())} "
+                  f"(seeding {seed_s:.1f} s); tiers {result.tiers}", flush=True)
         if recovery_size:
             await recovery(env, settings, address, root, recovery_size, inbox)
     finally:
@@ -158,13 +173,12 @@ async def recovery(env, settings: Settings, address: str, root: Path, n: int, in
     day = RUN_DATE - timedelta(days=30)
     bootstrap.seed_sources(settings, n, seed=7, run_date=day)
     full = settings.model_copy(update={"task_queue_prefix": f"full{n}-"})
-    proc = worker(full, address, root / "full.log")
+    procs = workers(full, address, root / "full.log")
     await wait_pollers(env.client, QueueSet(full.task_queue_prefix))
     fulls = [(await run_once(env, full, QueueSet(full.task_queue_prefix), day))[1] for _ in range(3)]
-    proc.terminate()
-    proc.wait()
+    stop(procs)
     drill = settings.model_copy(update={"task_queue_prefix": f"drill{n}-"})
-    proc = worker(drill, address, root / "drill.log", fault="model_deterioration:3")
+    procs = workers(drill, address, root / "drill.log", fault="model_deterioration:3")
     queues = QueueSet(drill.task_queue_prefix)
     await wait_pollers(env.client, queues)
     handle = await env.client.start_workflow("PatientRiskPipeline", PatientRiskInput(run_date=day),
@@ -176,8 +190,7 @@ async def recovery(env, settings: Settings, address: str, root: Path, n: int, in
     await handle.execute_update("retry_step", RetryStep(step="model_deterioration", operator="bench", reason="drill"))
     await handle.result()
     recovered = time.perf_counter() - paged
-    proc.terminate()
-    proc.wait()
+    stop(procs)
     full_median = statistics.median(fulls)
     print(f"\nrecovery at {n:,} patients: page -> completed after retry_step {recovered:.1f} s; "
           f"full run median {full_median:.1f} s (of {[round(f, 1) for f in fulls]}); "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pandas as pd
 from temporalio import activity
 
@@ -71,18 +73,21 @@ class DeliveryActivities:
         return c.VerifyReport(expected_rows=len(risk), counts=counts, checksums=sums)
 
     def _fhir_rows(self, run_date: str) -> list[tuple[str, str, float]]:
-        rows, offset = [], 0
-        while True:
+        """Page through the date's resources by following each searchset's `next` link."""
+        base = self.deps.settings.fhir_url.rstrip("/")
+        url: str | None = f"{base}/RiskAssessment?{urlencode({'date': run_date, '_count': SEARCH_PAGE})}"
+        rows = []
+        while url:
             with translated("fhir_url"):
-                response = self.deps.http.get(f"{self.deps.settings.fhir_url}/RiskAssessment", params={
-                    "date": run_date, "_count": SEARCH_PAGE, "_offset": offset})
+                response = self.deps.http.get(url)
                 response.raise_for_status()
-            entries = response.json().get("entry", [])
-            for entry in entries:
+            bundle = response.json()
+            for entry in bundle.get("entry", []):
                 r = entry["resource"]
                 ext = {e["url"].rsplit("/", 1)[-1]: e for e in r["extension"]}
                 rows.append((r["subject"]["reference"].removeprefix("Patient/"), ext["risk-tier"]["valueCode"],
                              ext["risk-score"]["valueDecimal"]))
-            if len(entries) < SEARCH_PAGE:
-                return rows
-            offset += SEARCH_PAGE
+            following = next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
+            url = f"{base}/{following}" if following else None
+            phase(f"read back {len(rows)} resources")
+        return rows

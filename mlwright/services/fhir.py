@@ -1,8 +1,9 @@
 """A minimal FHIR R4 endpoint standing in for the downstream clinical system.
 
 `POST {base}` with a transaction Bundle whose entries are `PUT RiskAssessment/{id}` upserts each
-resource (so a repeated write replaces, never duplicates); `GET {base}/RiskAssessment?date=D&_count=N&_offset=K`
-pages through one run date's resources; `GET {base}/RiskAssessment/{id}` reads one.
+resource (so a repeated write replaces, never duplicates); `GET {base}/RiskAssessment?date=D&_count=N`
+returns a searchset Bundle whose `link` with relation `next` fetches the following page (a keyset
+cursor, so paging a million resources stays linear); `GET {base}/RiskAssessment/{id}` reads one.
 Resources persist in a SQLite file, so they survive a restart of the dev stack.
 """
 
@@ -12,6 +13,7 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
+from urllib.parse import urlencode
 
 from mlwright.services.http import JsonServer
 
@@ -54,14 +56,18 @@ class FhirStore:
                      "entry": [{"response": {"status": "200 OK"}} for _ in rows]}
 
     def _search(self, query: dict[str, str]) -> tuple[int, object]:
-        day = query.get("date", "")
-        count, offset = int(query.get("_count", "1000")), int(query.get("_offset", "0"))
+        day, after = query.get("date", ""), query.get("_after", "")
+        count = int(query.get("_count", "1000"))
         with self._lock:
             total = self._db.execute("select count(*) from resource where date = ?", (day,)).fetchone()[0]
-            rows = self._db.execute("select body from resource where date = ? order by id limit ? offset ?",
-                                    (day, count, offset)).fetchall()
-        return 200, {"resourceType": "Bundle", "type": "searchset", "total": total,
-                     "entry": [{"resource": json.loads(r[0])} for r in rows]}
+            rows = self._db.execute("select id, body from resource where date = ? and id > ? order by id limit ?",
+                                    (day, after, count)).fetchall()
+        bundle = {"resourceType": "Bundle", "type": "searchset", "total": total,
+                  "entry": [{"resource": json.loads(body)} for _, body in rows], "link": []}
+        if len(rows) == count:
+            cursor = urlencode({"date": day, "_count": count, "_after": rows[-1][0]})
+            bundle["link"].append({"relation": "next", "url": f"RiskAssessment?{cursor}"})
+        return 200, bundle
 
 
 def _outcome(code: str, text: str) -> dict:

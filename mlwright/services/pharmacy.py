@@ -19,6 +19,7 @@ class PharmacyApi:
     def __init__(self, fills_file: Path) -> None:
         self.fills_file = fills_file
         self._fills: pd.DataFrame | None = None
+        self._cached: tuple[tuple[str, str], pd.DataFrame] | None = None
 
     def _data(self) -> pd.DataFrame:
         if self._fills is None:  # loaded on first use, so the service starts before sources are seeded
@@ -27,6 +28,14 @@ class PharmacyApi:
                 fills[column] = pd.to_datetime(fills[column]).dt.strftime("%Y-%m-%d")
             self._fills = fills.sort_values("fill_id").reset_index(drop=True)
         return self._fills
+
+    def _window(self, as_of: str, since: str) -> pd.DataFrame:
+        # One filtered window per query, reused by its pages (as a real API's cursor would be);
+        # refiltering millions of rows for every page made paging quadratic.
+        if self._cached is None or self._cached[0] != (as_of, since):
+            fills = self._data()
+            self._cached = ((as_of, since), fills[(fills["recorded_date"] <= as_of) & (fills["fill_date"] > since)])
+        return self._cached[1]
 
     def handle(self, method: str, path: str, query: dict[str, str], _body) -> tuple[int, object]:
         if method != "GET" or path != "/fills":
@@ -39,8 +48,7 @@ class PharmacyApi:
             size = min(int(query.get("page_size", "1000")), MAX_PAGE)
         except (KeyError, ValueError) as e:
             return 400, {"error": f"bad query parameter: {e}"}
-        fills = self._data()
-        window = fills[(fills["recorded_date"] <= as_of) & (fills["fill_date"] > since)]
+        window = self._window(as_of, since)
         page = window.iloc[start:start + size]
         following = start + size if start + size < len(window) else None
         return 200, {"fills": page.to_dict(orient="records"),
