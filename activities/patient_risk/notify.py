@@ -69,8 +69,7 @@ class NotifyActivities:
 
     def _deliver(self, wanted: list[tuple[str, str, dict]], run_date: str, kind: str) -> tuple[int, int]:
         with session_scope(self.deps.base.engine) as session:
-            rows = [runs.claim_alert(session, dedup_key=k, severity=sev, kind=kind, run_date=run_date, payload=p)
-                    for k, sev, p in wanted]
+            rows = runs.claim_alerts(session, kind=kind, run_date=run_date, wanted=wanted)
             pending = [(r.dedup_key, r.severity, r.payload) for r in rows if r.sent_at is None]
         already = len(wanted) - len(pending)
 
@@ -87,8 +86,7 @@ class NotifyActivities:
             for batch_start in range(0, len(pending), 200):
                 keys = list(pool.map(send, pending[batch_start:batch_start + 200]))
                 with session_scope(self.deps.base.engine) as session:
-                    for key in keys:
-                        runs.mark_sent(session, dedup_key=key)
+                    runs.mark_sent(session, dedup_keys=keys)
                 done += len(keys)
                 phase(f"{done}/{len(pending)} alerts sent")
         if pending:

@@ -24,6 +24,7 @@ class FhirStore:
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("create table if not exists resource (id text primary key, date text, body text)")
+            self._db.execute("create index if not exists resource_by_date on resource (date, id)")
             self._db.commit()
 
     def handle(self, method: str, path: str, query: dict[str, str], body) -> tuple[int, object]:
@@ -59,10 +60,12 @@ class FhirStore:
         day, after = query.get("date", ""), query.get("_after", "")
         count = int(query.get("_count", "1000"))
         with self._lock:
-            total = self._db.execute("select count(*) from resource where date = ?", (day,)).fetchone()[0]
+            # Like most FHIR servers, the total comes with the first page only.
+            total = None if after else self._db.execute("select count(*) from resource where date = ?",
+                                                        (day,)).fetchone()[0]
             rows = self._db.execute("select id, body from resource where date = ? and id > ? order by id limit ?",
                                     (day, after, count)).fetchall()
-        bundle = {"resourceType": "Bundle", "type": "searchset", "total": total,
+        bundle = {"resourceType": "Bundle", "type": "searchset", **({"total": total} if total is not None else {}),
                   "entry": [{"resource": json.loads(body)} for _, body in rows], "link": []}
         if len(rows) == count:
             cursor = urlencode({"date": day, "_count": count, "_after": rows[-1][0]})

@@ -7,26 +7,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from mlwright.store.tables import AlertRecord, FeatureStats, RunLineage, RunMetric, utcnow
 
-
-def claim_alert(session: Session, *, dedup_key: str, severity: str, kind: str, run_date: str | None,
-                payload: dict[str, Any]) -> AlertRecord:
-    """The alert row for ``dedup_key``, created unsent if new."""
-    row = session.exec(select(AlertRecord).where(AlertRecord.dedup_key == dedup_key)).first()
-    if row is None:
-        row = AlertRecord(dedup_key=dedup_key, severity=severity, kind=kind, run_date=run_date, payload=payload)
-        session.add(row)
-        session.flush()
-    return row
+_IN_CHUNK = 500  # keys per IN (...) list: well under every database's bound-parameter limit
 
 
-def mark_sent(session: Session, *, dedup_key: str) -> None:
-    row = session.exec(select(AlertRecord).where(AlertRecord.dedup_key == dedup_key)).one()
-    row.sent_at = utcnow()
-    session.add(row)
+def claim_alerts(session: Session, *, kind: str, run_date: str | None,
+                 wanted: list[tuple[str, str, dict[str, Any]]]) -> list[AlertRecord]:
+    """Rows for many (dedup_key, severity, payload) at once, creating the missing ones unsent."""
+    found: dict[str, AlertRecord] = {}
+    keys = [key for key, _, _ in wanted]
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start:start + _IN_CHUNK]
+        found.update({r.dedup_key: r for r in session.exec(select(AlertRecord).where(AlertRecord.dedup_key.in_(chunk)))})
+    new = [AlertRecord(dedup_key=k, severity=sev, kind=kind, run_date=run_date, payload=p)
+           for k, sev, p in wanted if k not in found]
+    session.add_all(new)
+    session.flush()
+    found.update({r.dedup_key: r for r in new})
+    return [found[k] for k in keys]
+
+
+def mark_sent(session: Session, *, dedup_keys: list[str]) -> None:
+    now = utcnow()
+    for start in range(0, len(dedup_keys), _IN_CHUNK):
+        session.exec(update(AlertRecord).where(AlertRecord.dedup_key.in_(dedup_keys[start:start + _IN_CHUNK]))
+                     .values(sent_at=now))
 
 
 def alerts_for(session: Session, *, run_date: str, kind: str | None = None) -> list[AlertRecord]:
