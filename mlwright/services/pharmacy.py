@@ -20,20 +20,24 @@ class PharmacyApi:
         self.fills_file = fills_file
         self._fills: pd.DataFrame | None = None
         self._cached: tuple[tuple[str, str], pd.DataFrame] | None = None
+        self._version: int | None = None
 
     def _data(self) -> pd.DataFrame:
-        if self._fills is None:  # loaded on first use, so the service starts before sources are seeded
+        # Loaded on first use (the service starts before sources are seeded) and again whenever the
+        # store file changes (`mlwright sources seed` while the service runs).
+        version = self.fills_file.stat().st_mtime_ns
+        if self._fills is None or self._version != version:
             fills = pd.read_parquet(self.fills_file)
             for column in ("fill_date", "recorded_date"):
                 fills[column] = pd.to_datetime(fills[column]).dt.strftime("%Y-%m-%d")
-            self._fills = fills.sort_values("fill_id").reset_index(drop=True)
+            self._fills, self._version, self._cached = fills.sort_values("fill_id").reset_index(drop=True), version, None
         return self._fills
 
     def _window(self, as_of: str, since: str) -> pd.DataFrame:
         # One filtered window per query, reused by its pages (as a real API's cursor would be);
         # refiltering millions of rows for every page made paging quadratic.
+        fills = self._data()
         if self._cached is None or self._cached[0] != (as_of, since):
-            fills = self._data()
             self._cached = ((as_of, since), fills[(fills["recorded_date"] <= as_of) & (fills["fill_date"] > since)])
         return self._cached[1]
 
