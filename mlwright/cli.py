@@ -84,8 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     _population_args(risk_demo)
     risk_demo.set_defaults(handler=_risk_demo)
     catalog = risk_sub.add_parser("features", help="print the 47-feature catalog")
-    catalog.set_defaults(handler=lambda _a, _s: print(__import__("mlwright.patient_risk.features",
-                                                                 fromlist=["x"]).catalog_markdown()))
+    catalog.set_defaults(handler=_risk_features)
 
     reg = sub.add_parser("registry", help="show a model's versions, stages and stage history")
     reg.add_argument("model_name")
@@ -116,6 +115,12 @@ async def _bootstrap(client, args, settings: Settings) -> None:
 
     print(f"seeded: {seed_sources(settings, args.patients, args.seed, args.run_date)}")
     await train_models(client, settings, max(args.patients, 5000), args.seed, args.run_date, say=print)
+
+
+def _risk_features(_args, _settings: Settings) -> None:
+    from mlwright.patient_risk.features import catalog_markdown
+
+    print(catalog_markdown())
 
 
 def _risk_demo(args, settings: Settings) -> None:
