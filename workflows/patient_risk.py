@@ -10,6 +10,7 @@ Completed steps are never re-run. Query ``progress`` shows all 23 steps.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows._steps import parse_input, queues_for_this_run, run_step
 
 SOURCES = ("ehr", "labs", "claims", "pharmacy")
+ABORT_GRACE = timedelta(seconds=1)
 
 
 class _StepState:
@@ -137,7 +139,12 @@ class PatientRiskPipeline:
 
     async def _await_operator(self, name: str) -> c.RetryStep | c.SkipStep:
         await workflow.wait_condition(lambda: name in self._decisions or self._abort is not None)
-        self._raise_if_aborted()
+        if self._abort is not None:
+            # End the run in a later workflow task than the one that accepted `abort`: a run that
+            # completes in the update's own task is refused by the server when another event lands
+            # meanwhile (UnhandledCommand), and the operator's abort call would then fail.
+            await workflow.sleep(ABORT_GRACE, summary="aborting")
+            self._raise_if_aborted()
         return self._decisions.pop(name)
 
     def _raise_if_aborted(self) -> None:
