@@ -192,6 +192,8 @@ def _up(args, settings: Settings) -> None:
 
 
 async def _wait_ready(settings: Settings, timeout_s: float, pid: int) -> None:
+    from temporalio.service import RPCError
+
     from mlwright.client import connect
     from mlwright.queues import QueueSet
     from mlwright.readiness import wait_for_workers
@@ -200,16 +202,26 @@ async def _wait_ready(settings: Settings, timeout_s: float, pid: int) -> None:
     while True:
         try:
             client = await connect(settings)
-            break
-        except RuntimeError:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                raise RuntimeError(f"the dev stack exited; see {settings.home / 'logs'}") from None
+            await wait_for_workers(client, QueueSet(settings.task_queue_prefix), max(1.0, deadline - time.monotonic()))
+            return
+        except (RuntimeError, RPCError):  # not up yet, or it went down while we waited
+            if not _alive(pid):
+                raise RuntimeError(f"the dev stack exited; see {settings.home.resolve() / 'logs'}") from None
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.3)
-    await wait_for_workers(client, QueueSet(settings.task_queue_prefix), max(1.0, deadline - time.monotonic()))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it was our child
+        return finished == 0
+    except ChildProcessError:  # not our child: ask the kernel
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
 
 
 def _down(_args, settings: Settings) -> None:

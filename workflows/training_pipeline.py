@@ -110,7 +110,8 @@ class TrainingPipeline:
         if health.healthy:
             await self._set_stage("promote", "production", decision.approver, f"canary healthy: {health.detail}")
             await self._retire_canary("end_canary", "promoted")
-            return self._finish(fs.task, "promoted", decision.approver, health.detail)
+            return self._finish(fs.task, "promoted", decision.approver,
+                                f"approved ({decision.reason or 'no reason given'}); canary: {health.detail}")
         await self._retire_canary("rollback_canary", f"rolled back: {health.detail}")
         await self._set_stage("archive", "archived", "canary-watch", health.detail)
         return self._finish(fs.task, "rolled_back", "canary-watch", health.detail)
@@ -130,13 +131,13 @@ class TrainingPipeline:
     @workflow.update
     def approve(self, decision: ApprovalDecision) -> TrainingStatus:
         """Approve the candidate for a canary in production."""
-        self._approval = (True, decision)
+        self._approval, self._awaiting_approval = (True, decision), False
         return self.status()
 
     @workflow.update
     def reject(self, decision: ApprovalDecision) -> TrainingStatus:
         """Reject the candidate; it is archived."""
-        self._approval = (False, decision)
+        self._approval, self._awaiting_approval = (False, decision), False
         return self.status()
 
     @approve.validator

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -20,8 +21,11 @@ def mlwright(*args: str, env: dict[str, str], timeout: float = 120) -> subproces
 
 def test_embedded_stack_runs_the_demo_and_keeps_state_across_restarts(tmp_path):
     port = free_port()
+    inbox = free_port()
     env = {**os.environ, "MLWRIGHT_HOME": str(tmp_path / "home"), "MLWRIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-           "MLWRIGHT_DEV_UI_PORT": str(free_port())}
+           "MLWRIGHT_DEV_UI_PORT": str(free_port()), "MLWRIGHT_PHARMACY_URL": f"http://127.0.0.1:{free_port()}",
+           "MLWRIGHT_FHIR_URL": f"http://127.0.0.1:{free_port()}/fhir", "MLWRIGHT_DEV_ALERT_INBOX_PORT": str(inbox),
+           "MLWRIGHT_ALERT_ROUTES": f'{{"critical": ["http://127.0.0.1:{inbox}/alerts"]}}'}
     try:
         up = mlwright("up", "--timeout", "90", env=env)
         assert up.returncode == 0, up.stderr + up.stdout
@@ -40,6 +44,19 @@ def test_embedded_stack_runs_the_demo_and_keeps_state_across_restarts(tmp_path):
         assert "COMPLETED" in described.stdout.upper(), described.stderr
     finally:
         mlwright("down", env=env)
+
+
+def test_a_stack_that_cannot_start_says_where_to_look(tmp_path):
+    with socket.socket() as taken:  # a service port already in use
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {**os.environ, "MLWRIGHT_HOME": str(tmp_path), "MLWRIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+               "MLWRIGHT_DEV_UI_PORT": str(free_port()), "MLWRIGHT_DEV_ALERT_INBOX_PORT": str(taken.getsockname()[1])}
+        try:
+            up = mlwright("up", "--timeout", "60", env=env)
+        finally:
+            mlwright("down", env=env)
+    assert up.returncode != 0 and "the dev stack exited" in up.stderr and "Traceback" not in up.stderr
 
 
 def test_demo_without_a_stack_says_what_to_do(tmp_path):

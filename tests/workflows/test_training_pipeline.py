@@ -8,7 +8,7 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from mlwright.contracts.training import ApprovalDecision, TrainingInput, TrainingResult
+from mlwright.contracts.training import ApprovalDecision, TrainingInput, TrainingResult, TrainingStatus
 from mlwright.store import registry
 from mlwright.store.db import session_scope
 from tests.conftest import running_workers
@@ -40,10 +40,13 @@ async def test_first_model_is_promoted_after_approval(dev_env, settings, deps, b
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update("approve", ApprovalDecision(approver=" "))
         assert refused.value.cause.message == "approver must not be empty"
-        await handle.execute_update("approve", ApprovalDecision(approver="alice", reason="metrics look right"))
+        reply = await handle.execute_update("approve", ApprovalDecision(approver="alice", reason="metrics look right"),
+                                            result_type=TrainingStatus)
+        assert not reply.awaiting_approval  # the reply reflects the decision just made
         result = await handle.result()
 
     assert result.decision == "promoted" and result.version == 1 and result.decided_by == "alice"
+    assert result.reason.startswith("approved (metrics look right); canary:")
     assert result.metric == "f1" and result.task == "classification"
     assert {"extract", "train", "await_approval", "evaluate_canary", "promote"} <= set(result.step_durations)
     with session_scope(deps.engine) as session:
