@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from mlwright.settings import Settings
 from mlwright.store.artifacts import ArtifactStore
-from mlwright.store.db import init_db, make_engine
+from mlwright.store.db import open_store
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,5 @@ class ActivityDeps:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ActivityDeps:
-        engine = make_engine(settings.resolved_database_url)
-        init_db(engine)
-        return cls(artifacts=ArtifactStore(settings.resolved_artifact_root), engine=engine)
+        return cls(artifacts=ArtifactStore(settings.resolved_artifact_root),
+                   engine=open_store(settings.resolved_database_url))

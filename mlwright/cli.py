@@ -266,10 +266,9 @@ def _sample(args, settings: Settings) -> None:
 
 def _registry(args, settings: Settings) -> None:
     from mlwright.store import registry
-    from mlwright.store.db import init_db, make_engine, session_scope
+    from mlwright.store.db import open_store, session_scope
 
-    engine = make_engine(settings.resolved_database_url)
-    init_db(engine)
+    engine = open_store(settings.resolved_database_url)
     with session_scope(engine) as session:
         versions = registry.list_versions(session, model_name=args.model_name)
         if not versions:

