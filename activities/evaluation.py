@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import time
 
-from sklearn.pipeline import Pipeline
 from temporalio import activity
 
 from activities.deps import ActivityDeps
+from mlwright import serving
 from mlwright.contracts import training_steps as c
-from mlwright.contracts.refs import ArtifactRef
-from mlwright.ml import metrics, training
+from mlwright.ml import metrics
 from mlwright.steps import training as steps
-from mlwright.store import registry
-from mlwright.store.db import session_scope
-from mlwright.store.tables import ModelVersion
 
 SINGLE_ROW_LATENCY_BUDGET_S = 1.0
 
@@ -29,19 +25,20 @@ class EvaluationActivities:
     @steps.EVALUATE.defn
     def evaluate_model(self, inp: c.EvaluateInput) -> c.Metrics:
         """Score the candidate on the held-out rows."""
-        model = self._load(inp.model)
+        model = serving.load_artifact(self.deps.artifacts, inp.model)
         return c.Metrics(values=metrics.evaluate(model, self.deps.artifacts.get_frame(inp.test), inp.target, inp.task))
 
     @steps.COMPARE.defn
     def compare_with_production(self, inp: c.CompareInput) -> c.Comparison:
         """Score the production version on the candidate's test rows, so both face the same data."""
-        production = self._version_in(inp.model_name, "production")
-        if production is None:
+        served = self._stage(inp.model_name, "production")
+        if served is None:
             return c.Comparison(production_version=None, production_metrics={}, improvement=None,
                                 beats_production=True, detail="no production version yet: the first always registers")
+        production = served.version
         test = self.deps.artifacts.get_frame(inp.test)
         try:
-            incumbent = metrics.evaluate(self._load(registry.artifact_of(production)), test, inp.target, inp.task)
+            incumbent = metrics.evaluate(served.pipeline, test, inp.target, inp.task)
             source = "re-scored on the candidate's test rows"
         except (KeyError, ValueError) as e:
             # The production model expects other columns: its recorded metrics are all there is.
@@ -62,13 +59,13 @@ class EvaluationActivities:
     @steps.INTEGRATION.defn
     def run_integration_tests(self, inp: c.IntegrationInput) -> c.IntegrationReport:
         """Load the model the way a server would (through the stage, hash-checked) and exercise it."""
-        staged = self._version_in(inp.model_name, inp.stage)
-        checks = [c.QualityCheck(name="stage_resolves", passed=staged is not None and staged.version ==
-                                 inp.expected_version, detail=f"{inp.stage} holds "
-                                 f"v{staged.version if staged else None}, expected v{inp.expected_version}")]
+        staged = self._stage(inp.model_name, inp.stage)
+        held = staged.version.version if staged else None
+        checks = [c.QualityCheck(name="stage_resolves", passed=held == inp.expected_version,
+                                 detail=f"{inp.stage} holds v{held}, expected v{inp.expected_version}")]
         if not checks[0].passed:
             return c.IntegrationReport(passed=False, checks=checks)
-        model = self._load(registry.artifact_of(staged))
+        model = staged.pipeline
         test = self.deps.artifacts.get_frame(inp.test)
         for name, (ok, detail) in metrics.prediction_checks(model, test, inp.target, inp.task).items():
             checks.append(c.QualityCheck(name=name, passed=ok, detail=detail))
@@ -86,32 +83,29 @@ class EvaluationActivities:
     @steps.WATCH_CANARY.defn
     def evaluate_canary(self, inp: c.CanaryInput) -> c.CanaryReport:
         """Shadow-score canary and production on the same rows; healthy unless the canary regresses."""
-        canary = self._version_in(inp.model_name, "canary")
-        production = self._version_in(inp.model_name, "production")
+        canary = self._stage(inp.model_name, "canary")
+        production = self._stage(inp.model_name, "production")
         if canary is None:
             return c.CanaryReport(healthy=False, canary_version=None, production_version=_v(production),
                                   canary_metric=None, production_metric=None, detail="no canary is deployed")
         test = self.deps.artifacts.get_frame(inp.test)
-        canary_score = metrics.evaluate(self._load(registry.artifact_of(canary)), test, inp.target, inp.task)[inp.metric]
+        canary_score = metrics.evaluate(canary.pipeline, test, inp.target, inp.task)[inp.metric]
         if production is None:
-            return c.CanaryReport(healthy=True, canary_version=canary.version, production_version=None,
+            return c.CanaryReport(healthy=True, canary_version=canary.version.version, production_version=None,
                                   canary_metric=canary_score, production_metric=None,
                                   detail="no production version to regress against")
-        prod_score = metrics.evaluate(self._load(registry.artifact_of(production)), test, inp.target, inp.task)[inp.metric]
+        prod_score = metrics.evaluate(production.pipeline, test, inp.target, inp.task)[inp.metric]
         gain = metrics.improvement(canary_score, prod_score, inp.metric, inp.task)
         healthy = gain >= -inp.max_regression
-        return c.CanaryReport(healthy=healthy, canary_version=canary.version, production_version=production.version,
+        return c.CanaryReport(healthy=healthy, canary_version=canary.version.version,
+                              production_version=production.version.version,
                               canary_metric=canary_score, production_metric=prod_score,
                               detail=f"{inp.metric} canary {canary_score:.4f} vs production {prod_score:.4f} "
                                      f"({gain:+.4f}; allowed regression {inp.max_regression})")
 
-    def _version_in(self, model_name: str, stage: str) -> ModelVersion | None:
-        with session_scope(self.deps.engine) as session:
-            return registry.version_in_stage(session, model_name=model_name, stage=stage)
-
-    def _load(self, ref: ArtifactRef) -> Pipeline:
-        return training.deserialize(self.deps.artifacts.get_bytes(ref))
+    def _stage(self, model_name: str, stage: str) -> serving.StagedModel | None:
+        return serving.load_stage(self.deps.engine, self.deps.artifacts, model_name, stage)
 
 
-def _v(row: ModelVersion | None) -> int | None:
-    return row.version if row else None
+def _v(staged: serving.StagedModel | None) -> int | None:
+    return staged.version.version if staged else None

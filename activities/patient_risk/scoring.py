@@ -7,12 +7,12 @@ import pandas as pd
 from temporalio import activity
 
 from activities.patient_risk.deps import PatientRiskDeps
+from mlwright import serving
 from mlwright.contracts import patient_risk as c
-from mlwright.errors import DataQualityFailed, InvalidInput, ModelNotFound
-from mlwright.ml import training
+from mlwright.errors import DataQualityFailed, ModelNotFound
 from mlwright.patient_risk.rules import RuleBook, apply_rules
 from mlwright.steps.patient_risk import BY_NAME
-from mlwright.store import registry, runs
+from mlwright.store import runs
 from mlwright.store.db import session_scope
 
 SCORE_COLUMNS = ("readmission", "deterioration", "acuity")
@@ -24,28 +24,22 @@ class ScoringActivities:
         self.store = deps.base.artifacts
 
     def _score(self, inp: c.ScoreInput) -> c.Predictions:
-        with session_scope(self.deps.base.engine) as session:
-            version = registry.version_in_stage(session, model_name=inp.model_name, stage="production")
-        if version is None:
+        served = serving.load_stage(self.deps.base.engine, self.store, inp.model_name, "production")
+        if served is None:
             raise ModelNotFound(f"model {inp.model_name!r} has no production version; train and promote it "
                                 "(`mlwright patient-risk bootstrap`)", model_name=inp.model_name)
-        model = training.deserialize(self.store.get_bytes(registry.artifact_of(version)))
         table = self.store.get_frame(inp.features.data).set_index("patient_id")
         upstream = self.store.get_frame(inp.upstream.data).set_index("patient_id") if inp.upstream else None
         if upstream is not None:
             table = table.join(upstream)
-        needed = version.feature_schema["numeric"] + version.feature_schema["categorical"]
-        missing = [col for col in needed if col not in table.columns]
-        if missing:
-            raise InvalidInput(f"models.{inp.column}", f"{inp.model_name} v{version.version} needs {missing}")
-        scores = model.predict_proba(table[needed])[:, 1]
+        scores = served.positive_probability(table)
         out = (upstream if upstream is not None else pd.DataFrame(index=table.index)).copy()
         out[inp.column] = np.round(scores, 6)
         versions = inp.upstream.model_versions if inp.upstream else {}
-        activity.logger.info("%s v%s scored %s patients (mean %.3f)", inp.model_name, version.version, len(out),
+        activity.logger.info("%s v%s scored %s patients (mean %.3f)", inp.model_name, served.version.version, len(out),
                              scores.mean())
         return c.Predictions(data=self.store.put_frame(out.reset_index()),
-                             model_versions={**versions, inp.model_name: version.version})
+                             model_versions={**versions, inp.model_name: served.version.version})
 
     @BY_NAME["model_readmission"].step.defn
     def model_readmission(self, inp: c.ScoreInput) -> c.Predictions:

@@ -16,15 +16,14 @@ from pathlib import Path
 import pandas as pd
 from temporalio.client import Client
 
+from mlwright import serving
 from mlwright.contracts.patient_risk import ModelNames
 from mlwright.contracts.training import ApprovalDecision, TrainingInput, TrainingResult, TrainingStatus
-from mlwright.ml import training
 from mlwright.patient_risk import features, sources, synthetic, validation
 from mlwright.queues import QueueSet
 from mlwright.settings import Settings
-from mlwright.store import registry
 from mlwright.store.artifacts import ArtifactStore
-from mlwright.store.db import init_db, make_engine, session_scope
+from mlwright.store.db import open_store
 
 CHAIN = (("readmission", "readmission_30d"), ("deterioration", "deterioration"), ("acuity", "high_acuity"))
 
@@ -90,11 +89,7 @@ async def _train(client: Client, queues: QueueSet, name: str, path: Path, target
 
 
 def _predict(settings: Settings, name: str, table: pd.DataFrame) -> pd.Series:
-    engine = make_engine(settings.resolved_database_url)
-    init_db(engine)
-    with session_scope(engine) as session:
-        version = registry.version_in_stage(session, model_name=name, stage="production")
+    engine = open_store(settings.resolved_database_url)
+    served = serving.load_stage(engine, ArtifactStore(settings.resolved_artifact_root), name, "production")
     engine.dispose()
-    model = training.deserialize(ArtifactStore(settings.resolved_artifact_root).get_bytes(registry.artifact_of(version)))
-    needed = version.feature_schema["numeric"] + version.feature_schema["categorical"]
-    return pd.Series(model.predict_proba(table[needed])[:, 1].round(6), index=table.index)
+    return pd.Series(served.positive_probability(table).round(6), index=table.index)
