@@ -81,9 +81,9 @@ class Settings(BaseSettings):
         None, description="Care-management database URL; default sqlite:///<home>/care.db."
     )
     alert_routes: dict[str, list[str]] = Field(
-        default_factory=lambda: {"critical": ["http://127.0.0.1:8790/alerts"],
-                                 "warning": ["http://127.0.0.1:8790/alerts"], "info": []},
-        description="Webhook URLs per severity (critical, warning, info), as JSON.",
+        default_factory=dict,
+        description="Webhook URLs per severity (critical, warning, info), as JSON; default: critical and "
+        "warning to the dev alert inbox, http://127.0.0.1:<dev_alert_inbox_port>/alerts.",
     )
     business_rules_file: Path = Field(
         Path(__file__).parent / "patient_risk" / "business_rules.toml", description="Business rules (TOML)."
@@ -145,6 +145,14 @@ class Settings(BaseSettings):
             if not step or (count and not count.isdigit()):
                 raise ValueError(f"expected 'step' or 'step:N', got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _routes_follow_the_inbox(self) -> Settings:
+        # Derived, not a fixed port: a second stack on other ports must page its own inbox.
+        if "alert_routes" not in self.model_fields_set:
+            inbox = f"http://127.0.0.1:{self.dev_alert_inbox_port}/alerts"
+            self.alert_routes = {"critical": [inbox], "warning": [inbox], "info": []}
+        return self
 
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:

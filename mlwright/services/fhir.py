@@ -5,17 +5,31 @@ resource (so a repeated write replaces, never duplicates); `GET {base}/RiskAsses
 returns a searchset Bundle whose `link` with relation `next` fetches the following page (a keyset
 cursor, so paging a million resources stays linear); `GET {base}/RiskAssessment/{id}` reads one.
 Resources persist in a SQLite file, so they survive a restart of the dev stack.
+
+Input is checked as a strict FHIR server would: unknown or malformed search parameters, bundles that
+are not transactions of `PUT RiskAssessment/<id>` entries, and bodies over ``MAX_BODY`` are refused
+with an OperationOutcome naming the parameter or entry. As FHIR allows, ``_count`` above ``MAX_PAGE``
+returns ``MAX_PAGE`` entries (the `next` link carries on) and ``_count=0`` returns only the total.
+Refusals name the entry by position, never by id: ids carry patient identifiers.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from pathlib import Path
 from urllib.parse import urlencode
 
-from mlwright.services.http import JsonServer
+from mlwright.services.http import HttpError, JsonServer, day_param, int_param, only
+
+MAX_PAGE = 5_000
+MAX_ENTRIES = 10_000
+MAX_BODY = 16 << 20  # 5,000 RiskAssessments (the largest bundle the pipeline sends) are ~4 MB
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4 id datatype
+_DATE_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(T[0-9:.+\-Z]{1,30})?")
+_SEARCH_PARAMS = {"date", "_count", "_after"}
 
 
 class FhirStore:
@@ -23,32 +37,38 @@ class FhirStore:
         self._db = sqlite3.connect(str(path), check_same_thread=False)
         self._lock = threading.Lock()
         with self._lock:
-            self._db.execute("create table if not exists resource (id text primary key, date text, body text)")
+            self._db.execute("create table if not exists resource "
+                             "(id text primary key, date text, body text)")
             self._db.execute("create index if not exists resource_by_date on resource (date, id)")
             self._db.commit()
 
     def handle(self, method: str, path: str, query: dict[str, str], body) -> tuple[int, object]:
         parts = [p for p in path.split("/") if p]
         if method == "POST" and parts == ["fhir"]:
+            only(query, set())
             return self._transaction(body)
         if method == "GET" and parts == ["fhir", "RiskAssessment"]:
             return self._search(query)
         if method == "GET" and len(parts) == 3 and parts[:2] == ["fhir", "RiskAssessment"]:
+            only(query, set())
+            if not _ID.fullmatch(parts[2]):
+                raise HttpError(400, "the id must be 1-64 of A-Z a-z 0-9 - .", "id")
             with self._lock:
                 row = self._db.execute("select body from resource where id = ?", (parts[2],)).fetchone()
-            return (200, json.loads(row[0])) if row else (404, _outcome("not-found", f"RiskAssessment/{parts[2]}"))
-        return 404, _outcome("not-supported", f"{method} {path}")
+            if row is None:
+                return 404, _outcome("not-found", "no such RiskAssessment")
+            return 200, json.loads(row[0])
+        return 404, _outcome("not-supported", f"{method} {path[:100]} is not supported")
 
     def _transaction(self, bundle) -> tuple[int, object]:
-        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or bundle.get("type") != "transaction":
-            return 400, _outcome("invalid", "expected a transaction Bundle")
-        rows = []
-        for entry in bundle.get("entry", []):
-            resource, request = entry.get("resource", {}), entry.get("request", {})
-            kind, _, rid = request.get("url", "").partition("/")
-            if request.get("method") != "PUT" or kind != "RiskAssessment" or rid != resource.get("id"):
-                return 400, _outcome("invalid", f"entry must be PUT RiskAssessment/<id>: {request}")
-            rows.append((rid, resource.get("occurrenceDateTime", ""), json.dumps(resource, sort_keys=True)))
+        kind = (bundle.get("resourceType"), bundle.get("type")) if isinstance(bundle, dict) else None
+        if kind != ("Bundle", "transaction"):
+            raise HttpError(400, "expected a transaction Bundle", "Bundle.type")
+        entries = bundle.get("entry", [])
+        if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
+            raise HttpError(400, f"Bundle.entry must be a list of at most {MAX_ENTRIES} entries",
+                            "Bundle.entry")
+        rows = [_row(i, entry) for i, entry in enumerate(entries)]
         with self._lock:
             self._db.executemany("insert into resource values (?, ?, ?) on conflict(id) do update set "
                                  "date = excluded.date, body = excluded.body", rows)
@@ -57,25 +77,61 @@ class FhirStore:
                      "entry": [{"response": {"status": "200 OK"}} for _ in rows]}
 
     def _search(self, query: dict[str, str]) -> tuple[int, object]:
-        day, after = query.get("date", ""), query.get("_after", "")
-        count = int(query.get("_count", "1000"))
+        only(query, _SEARCH_PARAMS)
+        day = day_param(query, "date")
+        count = min(int_param(query, "_count", 1000, low=0), MAX_PAGE)
+        after = query.get("_after", "")
+        if after and not _ID.fullmatch(after):
+            raise HttpError(400, "_after must be a resource id (1-64 of A-Z a-z 0-9 - .)", "_after")
         with self._lock:
             # Like most FHIR servers, the total comes with the first page only.
             total = None if after else self._db.execute("select count(*) from resource where date = ?",
                                                         (day,)).fetchone()[0]
-            rows = self._db.execute("select id, body from resource where date = ? and id > ? order by id limit ?",
-                                    (day, after, count)).fetchall()
-        bundle = {"resourceType": "Bundle", "type": "searchset", **({"total": total} if total is not None else {}),
+            rows = self._db.execute("select id, body from resource where date = ? and id > ? "
+                                    "order by id limit ?", (day, after, count)).fetchall()
+        bundle = {"resourceType": "Bundle", "type": "searchset",
+                  **({"total": total} if total is not None else {}),
                   "entry": [{"resource": json.loads(body)} for _, body in rows], "link": []}
-        if len(rows) == count:
+        if rows and len(rows) == count:
             cursor = urlencode({"date": day, "_count": count, "_after": rows[-1][0]})
             bundle["link"].append({"relation": "next", "url": f"RiskAssessment?{cursor}"})
         return 200, bundle
 
 
-def _outcome(code: str, text: str) -> dict:
-    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
+def _row(index: int, entry) -> tuple[str, str, str]:
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(entry, dict):
+        raise HttpError(400, f"{where} must be an object", where)
+    resource, request = entry.get("resource"), entry.get("request")
+    if not isinstance(resource, dict) or not isinstance(request, dict):
+        raise HttpError(400, f"{where} needs a resource and a request object", where)
+    url = request.get("url")
+    kind, _, rid = url.partition("/") if isinstance(url, str) else ("", "", "")
+    if request.get("method") != "PUT" or kind != "RiskAssessment" or not _ID.fullmatch(rid):
+        raise HttpError(400, f"{where}.request must be PUT RiskAssessment/<id>", f"{where}.request")
+    if resource.get("resourceType") != "RiskAssessment" or resource.get("id") != rid:
+        raise HttpError(400, f"{where}.resource must be the RiskAssessment its request.url names",
+                        f"{where}.resource")
+    when = resource.get("occurrenceDateTime")
+    matched = _DATE_TIME.fullmatch(when) if isinstance(when, str) else None
+    if not matched:
+        raise HttpError(400, f"{where}.resource.occurrenceDateTime must be a FHIR dateTime",
+                        f"{where}.resource.occurrenceDateTime")
+    return rid, matched.group(1), json.dumps(resource, sort_keys=True)
+
+
+def _outcome(code: str, text: str, expression: str | None = None) -> dict:
+    issue = {"severity": "error", "code": code, "diagnostics": text,
+             **({"expression": [expression]} if expression else {})}
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+_CODES = {400: "invalid", 404: "not-found", 411: "required", 413: "too-long"}
+
+
+def _error(status: int, reason: str, parameter: str | None) -> dict:
+    return _outcome(_CODES.get(status, "exception"), reason, parameter)
 
 
 def serve(path: Path | str = ":memory:", port: int = 0) -> JsonServer:
-    return JsonServer(FhirStore(path).handle, port=port)
+    return JsonServer(FhirStore(path).handle, port=port, max_body=MAX_BODY, error_body=_error)

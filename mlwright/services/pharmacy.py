@@ -1,7 +1,9 @@
 """The pharmacy system's API: `GET /fills?as_of=YYYY-MM-DD&since=YYYY-MM-DD&page_token=N&page_size=M`.
 
 Returns fills *recorded* by ``as_of`` (late records appear in later pulls, as in the real system),
-ordered by fill_id, a page at a time with an opaque ``next_page_token``.
+ordered by fill_id, a page at a time with an opaque ``next_page_token``. Every parameter is checked
+(``as_of`` required; dates real YYYY-MM-DD days; ``page_size`` 1..MAX_PAGE; no unknown parameters):
+a bad one is a 400 naming it, never a silently widened window.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlwright.services.http import JsonServer
+from mlwright.services.http import HttpError, JsonServer, day_param, int_param, only
 
 MAX_PAGE = 10_000
+MAX_BODY = 0  # a GET API: no request carries a body
 
 
 class PharmacyApi:
@@ -30,7 +33,8 @@ class PharmacyApi:
             fills = pd.read_parquet(self.fills_file)
             for column in ("fill_date", "recorded_date"):
                 fills[column] = pd.to_datetime(fills[column]).dt.strftime("%Y-%m-%d")
-            self._fills, self._version, self._cached = fills.sort_values("fill_id").reset_index(drop=True), version, None
+            self._fills = fills.sort_values("fill_id").reset_index(drop=True)
+            self._version, self._cached = version, None
         return self._fills
 
     def _window(self, as_of: str, since: str) -> pd.DataFrame:
@@ -38,20 +42,21 @@ class PharmacyApi:
         # refiltering millions of rows for every page made paging quadratic.
         fills = self._data()
         if self._cached is None or self._cached[0] != (as_of, since):
-            self._cached = ((as_of, since), fills[(fills["recorded_date"] <= as_of) & (fills["fill_date"] > since)])
+            window = fills[(fills["recorded_date"] <= as_of) & (fills["fill_date"] > since)]
+            self._cached = ((as_of, since), window)
         return self._cached[1]
 
     def handle(self, method: str, path: str, query: dict[str, str], _body) -> tuple[int, object]:
-        if method != "GET" or path != "/fills":
-            return 404, {"error": f"no route {method} {path}"}
+        if path != "/fills":
+            return 404, {"error": f"no route {method} {path[:100]}"}
+        if method != "GET":
+            raise HttpError(405, f"{method} is not allowed on /fills; use GET")
+        only(query, {"as_of", "since", "page_token", "page_size"})
+        as_of, since = day_param(query, "as_of"), day_param(query, "since", "0001-01-01")
+        start = int_param(query, "page_token", 0, low=0)
+        size = int_param(query, "page_size", 1000, low=1, high=MAX_PAGE)
         if not self.fills_file.exists():
             return 503, {"error": "pharmacy store not seeded"}
-        try:
-            as_of, since = query["as_of"], query.get("since", "0000-00-00")
-            start = int(query.get("page_token", "0"))
-            size = min(int(query.get("page_size", "1000")), MAX_PAGE)
-        except (KeyError, ValueError) as e:
-            return 400, {"error": f"bad query parameter: {e}"}
         window = self._window(as_of, since)
         page = window.iloc[start:start + size]
         following = start + size if start + size < len(window) else None
@@ -61,4 +66,4 @@ class PharmacyApi:
 
 
 def serve(fills_file: Path, port: int = 0) -> JsonServer:
-    return JsonServer(PharmacyApi(fills_file).handle, port=port)
+    return JsonServer(PharmacyApi(fills_file).handle, port=port, max_body=MAX_BODY)

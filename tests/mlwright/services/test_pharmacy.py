@@ -6,6 +6,7 @@ import os
 from datetime import date
 
 import httpx
+import pytest
 
 from mlwright.patient_risk import sources, synthetic
 from mlwright.services import pharmacy
@@ -14,7 +15,8 @@ from mlwright.services import pharmacy
 def fetch_all(url: str, as_of: str) -> tuple[list[dict], int]:
     fills, token, pages = [], "0", 0
     while token is not None:
-        body = httpx.get(f"{url}/fills", params={"as_of": as_of, "page_token": token, "page_size": 500}).json()
+        params = {"as_of": as_of, "page_token": token, "page_size": 500}
+        body = httpx.get(f"{url}/fills", params=params).json()
         fills += body["fills"]
         token, pages = body["next_page_token"], pages + 1
     return fills, pages
@@ -35,3 +37,33 @@ def test_pages_cover_the_window_once_and_reseeding_is_picked_up(tmp_path):
         reseeded, _ = fetch_all(server.url, "2026-11-27")
         assert len(reseeded) > 2 * len(fills)
         assert httpx.get(f"{server.url}/fills").status_code == 400  # as_of is required
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    where = sources.SourceLocations.under(tmp_path_factory.mktemp("pharmacy"))
+    sources.seed(synthetic.generate(100, 1, date(2026, 11, 27)), where)
+    with pharmacy.serve(where.pharmacy_file) as server:
+        yield server.url
+
+
+@pytest.mark.parametrize(("params", "named"), [
+    ({"as_of": "zzzz"}, "as_of"),
+    ({"as_of": "2026-02-30"}, "as_of"),
+    ({"as_of": ""}, "as_of"),
+    ({"as_of": "2026-11-27", "since": "yesterday"}, "since"),
+    ({"as_of": "2026-11-27", "page_size": "-5"}, "page_size"),
+    ({"as_of": "2026-11-27", "page_size": "0"}, "page_size"),
+    ({"as_of": "2026-11-27", "page_size": str(pharmacy.MAX_PAGE + 1)}, "page_size"),
+    ({"as_of": "2026-11-27", "page_size": "abc"}, "page_size"),
+    ({"as_of": "2026-11-27", "page_token": "-1"}, "page_token"),
+    ({"as_of": "2026-11-27", "pagesize": "5"}, "pagesize"),
+])
+def test_bad_parameters_are_refused_naming_the_parameter(seeded, params, named):
+    reply = httpx.get(f"{seeded}/fills", params=params)
+    assert reply.status_code == 400 and reply.json()["parameter"] == named and named in reply.json()["error"]
+
+
+def test_a_body_or_another_method_is_refused(seeded):
+    assert httpx.request("GET", f"{seeded}/fills?as_of=2026-11-27", content=b"{}").status_code == 413
+    assert httpx.post(f"{seeded}/fills?as_of=2026-11-27", content=b"").status_code == 405
