@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     except (RuntimeError, TimeoutError) as e:
         print(f"mlwright: {e}", file=sys.stderr)
         code = 1
+    except KeyboardInterrupt:  # Ctrl-C, or `mlwright down` while the stack was still starting
+        code = 130
     exit_now(code)
 
 
@@ -161,7 +163,8 @@ def _dev(_args, settings: Settings) -> None:
     try:
         stack.start()
         print(f"Temporal {settings.temporal_address}  Web UI {settings.ui_url}  logs {stack.logs}", flush=True)
-        print("workers: pipelines, io, cpu, training. Ctrl-C stops everything.", flush=True)
+        print("workers: pipelines, io, cpu, training (restarted if one dies). Ctrl-C stops everything.",
+              flush=True)
         stack.watch()
     finally:
         stack.stop()
@@ -206,10 +209,21 @@ async def _wait_ready(settings: Settings, timeout_s: float, pid: int) -> None:
             return
         except (RuntimeError, RPCError):  # not up yet, or it went down while we waited
             if not _alive(pid):
-                raise RuntimeError(f"the dev stack exited; see {settings.home.resolve() / 'logs'}") from None
+                logs = settings.home.resolve() / "logs"
+                raise RuntimeError(f"the dev stack exited{_why(logs / 'dev.log')}; see {logs}") from None
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.3)
+
+
+def _why(dev_log: Path) -> str:
+    """The reason `mlwright dev` printed when it gave up, if it did."""
+    try:
+        lines = dev_log.read_text(errors="replace").splitlines()[-50:]
+    except OSError:
+        return ""
+    reasons = [line.removeprefix("mlwright: ") for line in lines if line.startswith("mlwright: ")]
+    return f" ({reasons[-1]})" if reasons else ""
 
 
 def _alive(pid: int) -> bool:

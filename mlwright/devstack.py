@@ -1,21 +1,24 @@
-"""The embedded stack: `temporal server start-dev` (SQLite state + Web UI) and one worker process
-per task queue, started and stopped together.
+"""The embedded stack: `temporal server start-dev` (SQLite state + Web UI), the dev services and one
+worker process per task queue, started and stopped together. A process that dies is restarted with
+backoff (mlwright/supervisor.py); Ctrl-C or SIGTERM stops workers, then services, then the server.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import sysconfig
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from mlwright.queues import Resource
 from mlwright.settings import Settings
+from mlwright.supervisor import Backoff, Supervisor
 
 log = logging.getLogger("mlwright.dev")
 
@@ -45,10 +48,12 @@ def tuning_args(settings: Settings) -> list[str]:
 
 
 class DevStack:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, backoff: Backoff | None = None) -> None:
         self.settings = settings
         self.logs = settings.home.resolve() / "logs"
-        self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.supervisor = Supervisor(backoff)
+        self._stopping = False
+        self._watching = False
 
     def server_command(self) -> list[str]:
         s = self.settings
@@ -65,14 +70,29 @@ class DevStack:
             *tuning_args(s),
         ]
 
+    def service_urls(self) -> list[str]:
+        s = self.settings
+        return [f"{s.pharmacy_url.rstrip('/')}/fills", f"{s.fhir_url.rstrip('/')}/RiskAssessment",
+                f"http://127.0.0.1:{s.dev_alert_inbox_port}/alerts"]
+
     def start(self) -> None:
+        """Start everything; a process that fails while the stack starts is fatal (it is a setup
+        problem: a port in use, a bad setting), not something a restart fixes."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
         self.logs.mkdir(parents=True, exist_ok=True)
         self._create_schema()
-        self._spawn("temporal", self.server_command())
-        self._spawn("services", [sys.executable, "-m", "mlwright.services"])
+        self._spawn("temporal", self.server_command(), tier=0)
+        self._spawn("services", [sys.executable, "-m", "mlwright.services"], tier=1)
         self.wait_server(timeout_s=60)
+        self.wait_services(timeout_s=60)
         for resource in Resource:
-            self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value])
+            self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value], tier=2)
+
+    def _on_signal(self, *_args) -> None:
+        self._stopping = True
+        if not self._watching:  # still starting: unwind start() so the caller's cleanup stops all
+            raise KeyboardInterrupt
 
     def _create_schema(self) -> None:
         # Once, before the workers start, rather than in a race between them.
@@ -90,39 +110,46 @@ class DevStack:
             time.sleep(0.2)
         raise RuntimeError(f"Temporal did not become healthy in {timeout_s}s; see {self.logs / 'temporal.log'}")
 
-    def watch(self) -> None:
-        """Block until Ctrl-C/SIGTERM or until a process dies (then stop the rest)."""
-        stop = []
-        signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    def wait_services(self, timeout_s: float) -> None:
+        """Until each dev service answers HTTP (any status): a port merely accepting connections
+        may belong to another program, while ours exits when it cannot bind."""
+        deadline = time.monotonic() + timeout_s
+        waiting = self.service_urls()
+        while waiting:
+            self._fail_if_exited()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"dev services did not answer at {waiting}; see {self.logs / 'services.log'}")
+            try:
+                urllib.request.urlopen(waiting[0], timeout=1).close()
+                waiting.pop(0)
+            except urllib.error.HTTPError:
+                waiting.pop(0)
+            except OSError:
+                time.sleep(0.2)
+
+    def watch(self, poll_s: float = 0.2) -> None:
+        """Until Ctrl-C/SIGTERM: restart whatever exits (with backoff); then stop everything.
+        Raises ``CrashLoop`` (after stopping the rest) when a process keeps dying right away."""
+        self._watching = True
         try:
-            while not stop:
-                self._fail_if_exited()
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+            while not self._stopping:
+                self.supervisor.check()
+                time.sleep(poll_s)
         finally:
             self.stop()
 
     def stop(self, timeout_s: float = 15) -> None:
-        # Workers first, so in-flight activities finish while the server is still there.
-        for name, proc in reversed(self.processes):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    log.warning("%s did not stop in %ss; killing it", name, timeout_s)
-                    proc.kill()
-                    proc.wait()
-        self.processes.clear()
+        # A second Ctrl-C while stopping must not interrupt the stop and orphan a child.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        if self.supervisor.children:
+            log.info("stopping the workers, then the services, then the Temporal server")
+        self.supervisor.stop(timeout_s)
 
-    def _spawn(self, name: str, command: list[str]) -> None:
-        out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child for its life)
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
-        self.processes.append((name, proc))
-        log.info("started %s (pid %s), log %s", name, proc.pid, out.name)
+    def _spawn(self, name: str, command: list[str], tier: int) -> None:
+        self.supervisor.spawn(name, command, self.logs / f"{name}.log", tier)
 
     def _fail_if_exited(self) -> None:
-        for name, proc in self.processes:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {proc.returncode}; see {self.logs / (name + '.log')}")
+        for child in self.supervisor.exited():
+            raise RuntimeError(f"{child.name} exited with code {child.proc.returncode}; "
+                               f"see {self.logs / (child.name + '.log')}")

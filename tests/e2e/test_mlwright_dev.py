@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -19,13 +22,32 @@ def mlwright(*args: str, env: dict[str, str], timeout: float = 120) -> subproces
                           timeout=timeout)
 
 
-def test_embedded_stack_runs_the_demo_and_keeps_state_across_restarts(tmp_path):
-    port = free_port()
-    inbox = free_port()
-    env = {**os.environ, "MLWRIGHT_HOME": str(tmp_path / "home"), "MLWRIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+def stack_env(home: Path) -> dict[str, str]:
+    """A private stack: its own home and a free port for every service (alert routes follow the inbox)."""
+    env = {**os.environ, "MLWRIGHT_HOME": str(home), "MLWRIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
            "MLWRIGHT_DEV_UI_PORT": str(free_port()), "MLWRIGHT_PHARMACY_URL": f"http://127.0.0.1:{free_port()}",
-           "MLWRIGHT_FHIR_URL": f"http://127.0.0.1:{free_port()}/fhir", "MLWRIGHT_DEV_ALERT_INBOX_PORT": str(inbox),
-           "MLWRIGHT_ALERT_ROUTES": f'{{"critical": ["http://127.0.0.1:{inbox}/alerts"]}}'}
+           "MLWRIGHT_FHIR_URL": f"http://127.0.0.1:{free_port()}/fhir",
+           "MLWRIGHT_DEV_ALERT_INBOX_PORT": str(free_port())}
+    env.pop("MLWRIGHT_ALERT_ROUTES", None)
+    return env
+
+
+def children(pid: int) -> dict[int, str]:
+    """Live child processes of ``pid``: pid -> command line."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue  # exited while we looked
+    return found
+
+
+def test_embedded_stack_runs_the_demo_and_keeps_state_across_restarts(tmp_path):
+    env = stack_env(tmp_path / "home")
+    port = env["MLWRIGHT_TEMPORAL_ADDRESS"].rpartition(":")[2]
     try:
         up = mlwright("up", "--timeout", "90", env=env)
         assert up.returncode == 0, up.stderr + up.stdout
@@ -57,6 +79,7 @@ def test_a_stack_that_cannot_start_says_where_to_look(tmp_path):
         finally:
             mlwright("down", env=env)
     assert up.returncode != 0 and "the dev stack exited" in up.stderr and "Traceback" not in up.stderr
+    assert "services exited with code 1" in up.stderr  # the reason, not only where to look
 
 
 def test_demo_without_a_stack_says_what_to_do(tmp_path):
@@ -69,3 +92,50 @@ def test_invalid_setting_is_refused_with_its_name(tmp_path):
     env = {**os.environ, "MLWRIGHT_HOME": str(tmp_path), "MLWRIGHT_IO_CONCURRENCY": "zero"}
     out = mlwright("registry", "x", env=env, timeout=60)
     assert out.returncode != 0 and "io_concurrency" in out.stderr
+
+
+def test_a_killed_worker_is_restarted_and_ctrl_c_leaves_no_process(tmp_path):
+    env = stack_env(tmp_path / "home")
+    out = tmp_path / "dev.out"
+    with open(out, "wb") as log:
+        dev = subprocess.Popen([sys.executable, "-m", "mlwright.cli", "dev"], env=env, start_new_session=True,
+                               stdout=log, stderr=subprocess.STDOUT)
+    seen: set[int] = set()
+    try:
+        pidfile = tmp_path / "home" / "dev.pid"
+        deadline = time.monotonic() + 30
+        while not pidfile.exists():  # then `up` finds the running stack and only waits until it is ready
+            assert dev.poll() is None and time.monotonic() < deadline, "mlwright dev did not start"
+            time.sleep(0.1)
+        until_ready = mlwright("up", "--timeout", "90", env=env)
+        assert until_ready.returncode == 0, until_ready.stderr + until_ready.stdout
+        before = children(dev.pid)
+        seen |= set(before)
+        io = next(pid for pid, cmd in before.items() if cmd.endswith("-m workers io "))
+
+        os.kill(io, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:  # a new io worker, polling the io queue (the worker identity is pid@host)
+            now = children(dev.pid)
+            seen |= set(now)
+            new_io = [pid for pid, cmd in now.items() if cmd.endswith("-m workers io ") and pid != io]
+            described = subprocess.run(
+                [venv_bin("temporal"), "task-queue", "describe", "--task-queue", "io", "--task-queue-type",
+                 "activity", "--address", env["MLWRIGHT_TEMPORAL_ADDRESS"], "-o", "json"],
+                capture_output=True, text=True, timeout=30)
+            if new_io and f'"identity": "{new_io[0]}@' in described.stdout:
+                break
+            assert dev.poll() is None, "the dev stack stopped when one worker died"
+            assert time.monotonic() < deadline, f"no new io worker polls: {now} {described.stdout}"
+            time.sleep(0.3)
+        assert {pid: cmd for pid, cmd in now.items() if pid != new_io[0]} == {
+            pid: cmd for pid, cmd in before.items() if pid != io}  # the server, services, other workers
+        assert f"worker-io (pid {io}) stopped: killed by SIGKILL" in out.read_text()
+
+        os.killpg(dev.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends
+        assert dev.wait(60) == 0
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+        mlwright("down", env=env)
+    assert [pid for pid in seen if Path(f"/proc/{pid}").exists()] == []
