@@ -102,13 +102,15 @@ class DevStack:
 
     def wait_server(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        check = [temporal_binary(), "operator", "cluster", "health", "--address", self.settings.temporal_address]
+        check = [temporal_binary(), "operator", "cluster", "health",
+                 "--address", self.settings.temporal_address]
         while time.monotonic() < deadline:
             if subprocess.run(check, capture_output=True).returncode == 0:
                 return
             self._fail_if_exited()
             time.sleep(0.2)
-        raise RuntimeError(f"Temporal did not become healthy in {timeout_s}s; see {self.logs / 'temporal.log'}")
+        raise RuntimeError(f"Temporal did not become healthy in {timeout_s}s; "
+                           f"see {self.logs / 'temporal.log'}")
 
     def wait_services(self, timeout_s: float) -> None:
         """Until each dev service answers HTTP (any status): a port merely accepting connections
@@ -118,7 +120,8 @@ class DevStack:
         while waiting:
             self._fail_if_exited()
             if time.monotonic() > deadline:
-                raise RuntimeError(f"dev services did not answer at {waiting}; see {self.logs / 'services.log'}")
+                raise RuntimeError(f"dev services did not answer at {waiting}; "
+                                   f"see {self.logs / 'services.log'}")
             try:
                 urllib.request.urlopen(waiting[0], timeout=1).close()
                 waiting.pop(0)

@@ -118,14 +118,15 @@ class Supervisor:
         if child.quick_crashes >= self.backoff.give_up_after:
             raise CrashLoop(
                 f"{child.name} died {child.quick_crashes} times in a row within "
-                f"{self.backoff.stable_after_s:.0f}s of starting (last: {describe_exit(code)}); not restarting "
-                f"it again: see {child.log_file}")
+                f"{self.backoff.stable_after_s:.0f}s of starting (last: {describe_exit(code)}); "
+                f"not restarting it again: see {child.log_file}")
         delay = self.backoff.delay(child.quick_crashes)
         child.restart_at = now + delay
         level = logging.ERROR if child.quick_crashes else logging.WARNING
+        quick = child.quick_crashes
+        streak = f" (died right after starting {quick} times in a row)" if quick else ""
         log.log(level, "%s (pid %s) stopped: %s after %.1fs; restarting in %.1fs%s", child.name,
-                child.proc.pid, describe_exit(code), lived, delay,
-                f" (crashed right after starting {child.quick_crashes} times in a row)" if child.quick_crashes else "")
+                child.proc.pid, describe_exit(code), lived, delay, streak)
 
     def stop(self, timeout_s: float) -> None:
         """SIGTERM every child of a tier at once, highest tier first, and wait for them; SIGKILL

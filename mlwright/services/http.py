@@ -2,9 +2,9 @@
 
 The plumbing refuses what no route should have to think about, before reading the body: a missing
 (411), malformed or negative (400) ``Content-Length``, a body over ``max_body`` (413), chunked
-bodies (411), a repeated query parameter (400). A route refuses its own bad input by raising
-``HttpError`` (the reply names the parameter); any other exception becomes a 500 with a JSON reason
-instead of a dropped connection.
+bodies (411), a repeated query parameter (400); a body that stops arriving gets a 408. A route
+refuses its own bad input by raising ``HttpError`` (the reply names the parameter); any other
+exception becomes a 500 with a JSON reason instead of a dropped connection.
 """
 
 from __future__ import annotations
@@ -76,20 +76,22 @@ def day_param(query: dict[str, str], name: str, default: str | None = None) -> s
 
 class JsonServer:
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0,
-                 max_body: int = DEFAULT_MAX_BODY, error_body: ErrorBody = default_error) -> None:
+                 max_body: int = DEFAULT_MAX_BODY, error_body: ErrorBody = default_error,
+                 read_timeout_s: float = READ_TIMEOUT_S) -> None:
         route = handler
 
         class _Request(BaseHTTPRequestHandler):
-            timeout = READ_TIMEOUT_S
+            timeout = read_timeout_s
 
             def _serve(self) -> None:
                 try:
                     status, payload = self._route()
                 except HttpError as e:
                     status, payload = e.status, error_body(e.status, e.reason, e.parameter)
-                except TimeoutError:
-                    self.close_connection = True  # the client went quiet mid-body: nothing to answer
-                    return
+                except TimeoutError:  # the client went quiet mid-body
+                    self.close_connection = True
+                    reason = f"the body stopped arriving for {read_timeout_s}s"
+                    status, payload = 408, error_body(408, reason, "Content-Length")
                 except Exception as e:  # a bug must still answer, not drop the connection
                     log.exception("%s %s failed", self.command, urlparse(self.path).path)
                     status, payload = 500, error_body(500, f"internal error: {type(e).__name__}", None)

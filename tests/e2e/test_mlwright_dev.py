@@ -25,7 +25,8 @@ def mlwright(*args: str, env: dict[str, str], timeout: float = 120) -> subproces
 def stack_env(home: Path) -> dict[str, str]:
     """A private stack: its own home and a free port for every service (alert routes follow the inbox)."""
     env = {**os.environ, "MLWRIGHT_HOME": str(home), "MLWRIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-           "MLWRIGHT_DEV_UI_PORT": str(free_port()), "MLWRIGHT_PHARMACY_URL": f"http://127.0.0.1:{free_port()}",
+           "MLWRIGHT_DEV_UI_PORT": str(free_port()),
+           "MLWRIGHT_PHARMACY_URL": f"http://127.0.0.1:{free_port()}",
            "MLWRIGHT_FHIR_URL": f"http://127.0.0.1:{free_port()}/fhir",
            "MLWRIGHT_DEV_ALERT_INBOX_PORT": str(free_port())}
     env.pop("MLWRIGHT_ALERT_ROUTES", None)
@@ -39,7 +40,8 @@ def children(pid: int) -> dict[int, str]:
         try:
             fields = stat.read_text().rpartition(")")[2].split()
             if int(fields[1]) == pid and fields[0] != "Z":
-                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found[int(stat.parent.name)] = command
         except (OSError, ValueError):
             continue  # exited while we looked
     return found

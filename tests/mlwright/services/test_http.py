@@ -48,6 +48,18 @@ def test_an_oversized_body_is_refused_before_it_is_sent(echo):
         assert sock.recv(1) == b""  # and the connection is closed: the unread bytes are never parsed
 
 
+def test_a_body_shorter_than_announced_times_out_instead_of_holding_the_handler():
+    def route(method, path, query, body):
+        return 200, {"body": body}
+
+    with JsonServer(route, read_timeout_s=0.3) as server:
+        started = time.monotonic()
+        status, payload = status_of(server.url, "POST /x HTTP/1.1\nHost: a\nContent-Length: 10", b'{"a"')
+        assert status == 408 and payload["parameter"] == "Content-Length"
+        assert time.monotonic() - started < REPLY_TIMEOUT_S
+        assert httpx.post(f"{server.url}/x", json=[1]).json() == {"body": [1]}
+
+
 def test_bodies_queries_and_refusals_are_json_naming_the_problem(echo):
     assert httpx.post(f"{echo}/x?a=1", json={"k": 1}).json() == {"body": {"k": 1}, "query": {"a": "1"}}
     assert httpx.get(f"{echo}/x?a=").json()["query"] == {"a": ""}  # blank is kept for the route to judge
