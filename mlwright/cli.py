@@ -207,6 +207,8 @@ async def _wait_ready(settings: Settings, timeout_s: float, pid: int) -> None:
             client = await connect(settings)
             await wait_for_workers(client, QueueSet(settings.task_queue_prefix), max(1.0, deadline - time.monotonic()))
             return
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}{_why(settings.home.resolve() / 'logs' / 'dev.log')}") from None
         except (RuntimeError, RPCError):  # not up yet, or it went down while we waited
             if not _alive(pid):
                 logs = settings.home.resolve() / "logs"
@@ -217,13 +219,18 @@ async def _wait_ready(settings: Settings, timeout_s: float, pid: int) -> None:
 
 
 def _why(dev_log: Path) -> str:
-    """The reason `mlwright dev` printed when it gave up, if it did."""
+    """The latest trouble `mlwright dev` logged: why it gave up, or which process last died."""
     try:
-        lines = dev_log.read_text(errors="replace").splitlines()[-50:]
+        lines = dev_log.read_text(errors="replace").splitlines()[-200:]
     except OSError:
         return ""
-    reasons = [line.removeprefix("mlwright: ") for line in lines if line.startswith("mlwright: ")]
-    return f" ({reasons[-1]})" if reasons else ""
+    reasons = []
+    for line in lines:
+        if line.startswith("mlwright: "):  # what it printed when it gave up
+            reasons.append(line.removeprefix("mlwright: "))
+        elif " mlwright.dev: " in line and " stopped: " in line:  # a process that died
+            reasons.append(line.partition(" mlwright.dev: ")[2])
+    return f" (last: {reasons[-1]})" if reasons else ""
 
 
 def _alive(pid: int) -> bool:

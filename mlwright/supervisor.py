@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("mlwright.dev")
@@ -30,8 +30,9 @@ class CrashLoop(RuntimeError):
 class Backoff:
     first_s: float = 0.5
     cap_s: float = 30.0
-    # A child that ran this long was healthy: its next crash starts the backoff afresh.
-    stable_after_s: float = 10.0
+    # A child that ran this long was healthy: its next crash starts the backoff afresh. Generous,
+    # because a worker's imports alone took 20-30 s on a loaded 2-core machine.
+    stable_after_s: float = 60.0
     give_up_after: int = 5  # quick crashes in a row
 
     def delay(self, quick_crashes: int) -> float:
@@ -49,7 +50,7 @@ class Child:
     quick_crashes: int = 0
     restarts: int = 0
     restart_at: float | None = None
-    exits: list[int] = field(default_factory=list)
+    last_exit: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -108,12 +109,12 @@ class Supervisor:
                 child.restarts += 1
                 with open(child.log_file, "a") as out:
                     out.write(f"\n---- mlwright dev: restart {child.restarts} of {child.name} after "
-                              f"{describe_exit(child.exits[-1])} ----\n")
+                              f"{describe_exit(child.last_exit)} ----\n")
                 self._start(child)
 
     def _schedule(self, child: Child, now: float) -> None:
         code, lived = child.proc.returncode, now - child.started_at
-        child.exits.append(code)
+        child.last_exit = code
         child.quick_crashes = child.quick_crashes + 1 if lived < self.backoff.stable_after_s else 0
         if child.quick_crashes >= self.backoff.give_up_after:
             raise CrashLoop(
@@ -123,8 +124,8 @@ class Supervisor:
         delay = self.backoff.delay(child.quick_crashes)
         child.restart_at = now + delay
         level = logging.ERROR if child.quick_crashes else logging.WARNING
-        quick = child.quick_crashes
-        streak = f" (died right after starting {quick} times in a row)" if quick else ""
+        quick, stable = child.quick_crashes, self.backoff.stable_after_s
+        streak = f" ({quick} in a row within {stable:.0f}s of starting)" if quick else ""
         log.log(level, "%s (pid %s) stopped: %s after %.1fs; restarting in %.1fs%s", child.name,
                 child.proc.pid, describe_exit(code), lived, delay, streak)
 
