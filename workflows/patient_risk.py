@@ -1,7 +1,9 @@
 """PatientRiskPipeline: 23 durable steps from four source systems to two downstream writes and alerts.
 
-When a step exhausts its retries (or fails non-retryably) the run does not fail: it pages on-call
-once, with the exact commands to resume, and waits for an operator's Update: ``retry_step``
+When a step exhausts its retries (or fails non-retryably) the run does not fail: the step is
+``paging`` while on-call is paged once, with the exact commands to resume, then
+``awaiting_operator`` (its ``page`` says when the page was delivered, or why it could not be), and
+the run waits for an operator's Update: ``retry_step``
 (re-run that step, optionally with option overrides; new worker code is picked up),
 ``skip_step`` (only steps marked skippable) or ``abort`` (the run fails with the reason).
 Completed steps are never re-run. Query ``progress`` shows all 23 steps.
@@ -36,10 +38,11 @@ class _StepState:
         self.attempts, self.failures = 0, 0
         self.duration_s: float | None = None
         self.error: str | None = None
+        self.page: c.PageDelivery | None = None
 
     def public(self) -> c.StepProgress:
         return c.StepProgress(number=self.number, name=self.name, state=self.state, attempts=self.attempts,
-                              duration_s=self.duration_s, error=self.error)
+                              duration_s=self.duration_s, error=self.error, page=self.page)
 
 
 @workflow.defn(name="PatientRiskPipeline")
@@ -111,10 +114,11 @@ class PatientRiskPipeline:
             except ActivityError as e:
                 state.attempts += _attempts(e, pipeline_step.step.policy.retry.maximum_attempts)
                 state.failures += 1
-                state.state, state.error = "awaiting_operator", _message(e)
+                state.state, state.error = "paging", _message(e)
                 state.duration_s = (workflow.now() - started).total_seconds()
                 workflow.logger.error("step %s %s failed: %s", state.number, name, state.error)
-                await self._page_on_call(pipeline_step, state)
+                state.page = await self._page_on_call(pipeline_step, state)
+                state.state = "awaiting_operator"
                 decision = await self._await_operator(name)
                 if isinstance(decision, c.SkipStep):
                     state.state = "skipped"
@@ -127,15 +131,18 @@ class PatientRiskPipeline:
             state.state, state.duration_s = "completed", (workflow.now() - started).total_seconds()
             return result
 
-    async def _page_on_call(self, pipeline_step, state: _StepState) -> None:
+    async def _page_on_call(self, pipeline_step, state: _StepState) -> c.PageDelivery:
+        page = c.OperatorAlertInput(
+            run=self._run, options={"failure": state.failures}, step=state.name, number=state.number,
+            error=state.error or "", attempts=state.attempts, skippable=pipeline_step.skippable)
         try:
-            await run_step(OPERATOR_ALERT, c.OperatorAlertInput(
-                run=self._run, options={"failure": state.failures}, step=state.name, number=state.number,
-                error=state.error or "", attempts=state.attempts, skippable=pipeline_step.skippable), self._queues,
-                f"page on-call: step {state.number} {state.name} failed")
+            await run_step(OPERATOR_ALERT, page, self._queues, f"page on-call: step {state.number} {state.name} failed")
         except ActivityError as e:
-            # Paging failed too: the run still waits, and `progress` still shows the failed step.
+            # Paging failed too: the run still waits, and `progress` shows the failed step and why
+            # on-call was not told, so whoever reads it knows to act.
             workflow.logger.error("could not page on-call for %s: %s", state.name, _message(e))
+            return c.PageDelivery(dedup_key=page.dedup_key, error=_message(e))
+        return c.PageDelivery(dedup_key=page.dedup_key, delivered_at=workflow.now())
 
     async def _await_operator(self, name: str) -> c.RetryStep | c.SkipStep:
         await workflow.wait_condition(lambda: name in self._decisions or self._abort is not None)
@@ -190,8 +197,9 @@ class PatientRiskPipeline:
     def _require_awaiting(self, step: str) -> None:
         if step not in self._steps:
             raise ValueError(f"unknown step {step!r}; steps: {[s.name for s in STEPS]}")
-        if self._steps[step].state != "awaiting_operator" or step in self._decisions:
-            waiting = [s.name for s in self._steps.values() if s.state == "awaiting_operator"]
+        # A decision may arrive while on-call is still being paged; it takes effect once the page is done.
+        if self._steps[step].state not in ("paging", "awaiting_operator") or step in self._decisions:
+            waiting = [s.name for s in self._steps.values() if s.state in ("paging", "awaiting_operator")]
             raise ValueError(f"step {step!r} is not awaiting an operator (it is {self._steps[step].state}); "
                              f"awaiting: {waiting or 'none'}")
 
@@ -202,6 +210,8 @@ class PatientRiskPipeline:
             run_state = "completed"
         elif self._abort is not None:
             run_state = "aborted"
+        elif any(s.state == "paging" for s in self._steps.values()):
+            run_state = "paging"  # transient: "awaiting_operator" is said only once every page is done
         elif any(s.state == "awaiting_operator" for s in self._steps.values()):
             run_state = "awaiting_operator"
         else:

@@ -114,16 +114,19 @@ async def test_failure_at_step_14_pages_once_and_resumes_from_the_cli(dev_env, w
     address = target_of(dev_env.client)
     async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
         handle = await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=26))
+        # `awaiting_operator` promises on-call was told: the page must be in the inbox by then.
         progress = await wait_progress(handle, lambda p: p.state == "awaiting_operator")
         failed = step_of(progress, "model_deterioration")
         assert (failed.number, failed.state, failed.attempts) == (14, "awaiting_operator", 3)
         assert "injected fault" in failed.error
+        assert failed.page.delivered_at is not None and failed.page.error is None
         assert all(s.state == "completed" for s in progress.steps[:13])
         assert all(s.state == "pending" for s in progress.steps[14:])
 
         pages = [a for a in world.inbox.received if a["kind"] == "step_failed" and a["run_date"] == day]
         assert len(pages) == 1
         page = pages[0]
+        assert page["dedup_key"] == failed.page.dedup_key
         assert (page["severity"], page["step"], page["step_number"], page["attempts"]) == ("critical",
                                                                                           "model_deterioration", 14, 3)
         assert page["run_url"].endswith(f"/workflows/{handle.id}") and "retry_step" in page["commands"]["retry"]
