@@ -14,6 +14,7 @@ import sysconfig
 import time
 from pathlib import Path
 
+from mlwright import visibility
 from mlwright.queues import Resource
 from mlwright.settings import Settings
 
@@ -63,6 +64,7 @@ class DevStack:
             "--log-level", "warn",
             "--ui-disable-news-fetch",
             *tuning_args(s),
+            *visibility.dev_server_args(),
         ]
 
     def start(self) -> None:

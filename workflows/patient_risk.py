@@ -12,6 +12,7 @@ Completed steps are never re-run. Query ``progress`` shows all 23 steps.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -26,19 +27,31 @@ with workflow.unsafe.imports_passed_through():
     from mlwright.steps.patient_risk import BY_NAME, OPERATOR_ALERT, STEPS
 
 from workflows._steps import parse_input, queues_for_this_run, run_step
+from workflows._visibility import RunAttributes
 
 SOURCES = ("ehr", "labs", "claims", "pharmacy")
 ABORT_GRACE = timedelta(seconds=1)
 
 
 class _StepState:
-    def __init__(self, number: int, name: str) -> None:
+    def __init__(self, number: int, name: str, on_change: Callable[[], None]) -> None:
         self.number, self.name = number, name
-        self.state: c.StepState = "pending"
+        self._on_change = on_change
+        self._state: c.StepState = "pending"
         self.attempts, self.failures = 0, 0
         self.duration_s: float | None = None
         self.error: str | None = None
         self.page: c.PageDelivery | None = None
+
+    @property
+    def state(self) -> c.StepState:
+        return self._state
+
+    @state.setter
+    def state(self, value: c.StepState) -> None:
+        # Every change reaches the run's search attributes, wherever in the pipeline it happens.
+        self._state = value
+        self._on_change()
 
     def public(self) -> c.StepProgress:
         return c.StepProgress(number=self.number, name=self.name, state=self.state, attempts=self.attempts,
@@ -48,7 +61,8 @@ class _StepState:
 @workflow.defn(name="PatientRiskPipeline")
 class PatientRiskPipeline:
     def __init__(self) -> None:
-        self._steps = {s.name: _StepState(s.number, s.name) for s in STEPS}
+        self._visible = RunAttributes()
+        self._steps = {s.name: _StepState(s.number, s.name, self._publish) for s in STEPS}
         self._decisions: dict[str, c.RetryStep | c.SkipStep] = {}
         self._abort: c.Abort | None = None
         self._options: dict[str, dict[str, Any]] = {}
@@ -58,7 +72,16 @@ class PatientRiskPipeline:
     @workflow.run
     async def run(self, raw: RawValue) -> c.PatientRiskResult:
         """Input: PatientRiskInput as JSON (only run_date is required)."""
+        try:
+            return await self._run(raw)
+        except Exception:
+            self._visible.set(state="aborted" if self._abort is not None else "failed",
+                              step=self._current_step())
+            raise
+
+    async def _run(self, raw: RawValue) -> c.PatientRiskResult:
         inp = parse_input(raw, c.PatientRiskInput, "PatientRiskPipeline")
+        self._visible.start("PatientRiskPipeline", run_date=inp.run_date)
         info = workflow.info()
         self._run_date = inp.run_date.isoformat()
         self._run = c.RunRef(workflow_id=info.workflow_id, run_id=info.first_execution_run_id, run_date=self._run_date)
@@ -93,6 +116,7 @@ class PatientRiskPipeline:
         await self._step("publish_run_metrics", c.MetricsInput(run=self._run, steps=self._public_steps(),
                                                                patients=features.patients, tiers=risk.tiers))
         self._finished = True
+        self._publish()
         return c.PatientRiskResult(run_date=self._run_date, state="completed", patients=features.patients,
                                    tiers=risk.tiers, model_versions=risk.model_versions,
                                    alerts_sent=alerts.sent if alerts else 0, steps=self._public_steps())
@@ -187,6 +211,7 @@ class PatientRiskPipeline:
     def abort(self, decision: c.Abort) -> c.Progress:
         """End the run as failed, with the reason."""
         self._abort = decision
+        self._publish()
         return self.progress()
 
     @abort.validator
@@ -217,6 +242,17 @@ class PatientRiskPipeline:
         else:
             run_state = "running"
         return c.Progress(run_date=self._run_date, state=run_state, steps=self._public_steps())
+
+    def _publish(self) -> None:
+        self._visible.set(state=self.progress().state, step=self._current_step())
+
+    def _current_step(self) -> str | None:
+        """The step an operator should look at: a failed one first, else the earliest running one."""
+        for wanted in ("paging", "awaiting_operator", "running"):
+            for s in self._steps.values():
+                if s.state == wanted:
+                    return s.name
+        return None
 
     def _public_steps(self) -> list[c.StepProgress]:
         return [s.public() for s in self._steps.values()]

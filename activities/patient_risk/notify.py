@@ -61,7 +61,8 @@ class NotifyActivities:
         payload = {"kind": "step_failed", "pipeline": PIPELINE, "run_date": inp.run.run_date,
                    "workflow_id": inp.run.workflow_id, "run_id": inp.run.run_id, "step": inp.step,
                    "step_number": inp.number, "error": inp.error, "attempts": inp.attempts,
-                   "run_url": s.run_url(inp.run.workflow_id), "commands": commands}
+                   "run_url": s.run_url(inp.run.workflow_id), "commands": commands,
+                   "waiting_runs_url": s.runs_url('MlwrightState="awaiting_operator"')}
         sent, already = self._deliver([(inp.dedup_key, "critical", payload)], inp.run.run_date,
                                       kind="step_failed")
         return c.AlertsResult(candidates=1, sent=sent, already_sent=already)
