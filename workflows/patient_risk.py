@@ -73,13 +73,13 @@ class PatientRiskPipeline:
     async def run(self, raw: RawValue) -> c.PatientRiskResult:
         """Input: PatientRiskInput as JSON (only run_date is required)."""
         try:
-            return await self._run(raw)
+            return await self._pipeline(raw)
         except Exception:
             self._visible.set(state="aborted" if self._abort is not None else "failed",
                               step=self._current_step())
             raise
 
-    async def _run(self, raw: RawValue) -> c.PatientRiskResult:
+    async def _pipeline(self, raw: RawValue) -> c.PatientRiskResult:
         inp = parse_input(raw, c.PatientRiskInput, "PatientRiskPipeline")
         self._visible.start("PatientRiskPipeline", run_date=inp.run_date)
         info = workflow.info()

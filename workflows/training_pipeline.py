@@ -56,12 +56,12 @@ class TrainingPipeline:
     async def run(self, raw: RawValue) -> TrainingResult:
         """Input: TrainingInput as JSON. Result: TrainingResult."""
         try:
-            return await self._run(raw)
+            return await self._pipeline(raw)
         except Exception:
             self._visible.set(state="failed", step=self._step)
             raise
 
-    async def _run(self, raw: RawValue) -> TrainingResult:
+    async def _pipeline(self, raw: RawValue) -> TrainingResult:
         inp = parse_input(raw, TrainingInput, "TrainingPipeline")
         self._visible.start("TrainingPipeline", model=inp.model_name)
         self._inp = inp
