@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-patient-risk stop test lint bench record-histories clean
+.PHONY: install demo demo-patient-risk stop test test-repeat lint bench record-histories clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ stop: $(STAMP)
 ## The whole suite: unit, activity, workflow (dev server + time-skipping), replay, end-to-end.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## Stability check: the whole suite N times in a row (default 5); stops at the first failing pass.
+N ?= 5
+test-repeat: $(STAMP)
+	@for i in $$(seq $(N)); do echo "== pass $$i of $(N)"; $(BIN)/python -m pytest -q -p no:cacheprovider || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

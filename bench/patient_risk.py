@@ -28,6 +28,7 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
+from mlwright import visibility
 from mlwright.cli import exit_now
 from mlwright.client import client_options
 from mlwright.contracts.patient_risk import PatientRiskInput, PatientRiskResult, RetryStep
@@ -118,7 +119,8 @@ async def main(sizes: list[int], recovery_size: int | None) -> None:
     root = Path(tempfile.mkdtemp(prefix="mlwright-bench-"))
     settings = Settings(environment="test", home=root / "state", graceful_shutdown_s=0)
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary(),
-                                                dev_server_extra_args=tuning_args(settings), **client_options(),
+                                                dev_server_extra_args=[*tuning_args(settings), *visibility.dev_server_args()],
+                                                **client_options(),
                                                 dev_server_database_filename=str(root / "temporal.db"))
     address = env.client.service_client.config.target_host
     servers = [pharmacy.serve(settings.resolved_sources_root / "pharmacy" / "fills.parquet"),

@@ -91,6 +91,21 @@ def _parser() -> argparse.ArgumentParser:
     reg = sub.add_parser("registry", help="show a model's versions, stages and stage history")
     reg.add_argument("model_name")
     reg.set_defaults(handler=_registry)
+
+    runs = sub.add_parser("runs", help="find runs by pipeline, model, state or date (newest first)")
+    runs.add_argument("--pipeline", help="e.g. TrainingPipeline, PatientRiskPipeline")
+    runs.add_argument("--model", help="registry name of the model a training run trains")
+    runs.add_argument("--state", help="e.g. running, awaiting_approval, awaiting_operator, canary, promoted")
+    runs.add_argument("--run-date", type=date.fromisoformat, help="YYYY-MM-DD of a dated pipeline's run")
+    runs.add_argument("--since", type=date.fromisoformat, help="started on or after YYYY-MM-DD")
+    runs.add_argument("--limit", type=int, default=50)
+    runs.add_argument("--json", action="store_true", help="one JSON object per run")
+    runs.set_defaults(handler=_runs)
+
+    attrs = sub.add_parser("search-attributes", help="mlwright's custom search attributes on the namespace")
+    attrs_sub = attrs.add_subparsers(required=True, metavar="ACTION")
+    attrs_sub.add_parser("register", help="register the missing ones (once per namespace)").set_defaults(
+        handler=_register_search_attributes)
     return parser
 
 
@@ -283,6 +298,42 @@ def _sample(args, settings: Settings) -> None:
     from mlwright.sample_data import write_sample
 
     print(write_sample(args.name, args.dir or settings.home / "data", args.format).resolve())
+
+
+def _runs(args, settings: Settings) -> None:
+    import json
+
+    from mlwright.client import connect
+    from mlwright.visibility import RunFilter, find_runs, runs_table
+
+    try:
+        flt = RunFilter(pipeline=args.pipeline, model=args.model, state=args.state, since=args.since,
+                        run_date=args.run_date)
+        flt.query()
+    except ValueError as e:
+        raise RuntimeError(str(e)) from e
+
+    async def find() -> list[dict]:
+        return await find_runs(await connect(settings), flt, limit=args.limit)
+
+    rows = asyncio.run(find())
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        print(runs_table(rows))
+
+
+def _register_search_attributes(_args, settings: Settings) -> None:
+    from mlwright.client import connect
+    from mlwright.visibility import register
+
+    async def run() -> list[str]:
+        return await register(await connect(settings))
+
+    added = asyncio.run(run())
+    print(f"registered {added} on namespace {settings.temporal_namespace}" if added
+          else f"namespace {settings.temporal_namespace} already has every mlwright search attribute")
 
 
 def _registry(args, settings: Settings) -> None:

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from mlwright import visibility
 from mlwright.queues import Resource
 from mlwright.settings import Settings
 from mlwright.supervisor import Backoff, Supervisor
@@ -68,6 +69,7 @@ class DevStack:
             "--log-level", "warn",
             "--ui-disable-news-fetch",
             *tuning_args(s),
+            *visibility.dev_server_args(),
         ]
 
     def service_urls(self) -> list[str]:

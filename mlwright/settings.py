@@ -11,6 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
     )
     task_queue_prefix: str = Field(
         "", description="Prefix for every task queue, so deployments can share a namespace."
+    )
+    register_search_attributes: bool = Field(
+        True, description="Workflow workers register mlwright's search attributes when the namespace lacks "
+        "them; false: they refuse to start and print the command an operator runs once.",
     )
 
     dev_ui_port: int = Field(8233, ge=1, le=65535, description="Web UI port of `mlwright dev`.")
@@ -193,6 +198,10 @@ class Settings(BaseSettings):
     def run_url(self, workflow_id: str, run_id: str | None = None) -> str:
         base = f"{self.ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
         return f"{base}/{run_id}/history" if run_id else base
+
+    def runs_url(self, query: str) -> str:
+        """The Web UI's workflow list filtered by a visibility query."""
+        return f"{self.ui_url}/namespaces/{self.temporal_namespace}/workflows?query={quote(query)}"
 
 
 @lru_cache(maxsize=1)

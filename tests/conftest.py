@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import ActivityDeps
+from mlwright import visibility
 from mlwright.client import client_options
 from mlwright.queues import QueueSet, Resource
 from mlwright.sample_data import write_sample
@@ -24,7 +25,8 @@ from mlwright.settings import Settings
 from tests.helpers import venv_bin
 from workers.definitions import build_worker
 
-DEV_SERVER_ARGS = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+DEV_SERVER_ARGS = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
+                   *visibility.dev_server_args()]
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -41,6 +43,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=venv_bin("temporal-test-server"), **client_options()
     )
+    await visibility.register(env.client)
     yield env
     await env.shutdown()
 

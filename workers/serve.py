@@ -8,6 +8,7 @@ import logging
 import signal
 
 from activities.deps import ActivityDeps
+from mlwright import visibility
 from mlwright.client import connect
 from mlwright.queues import QueueSet, Resource
 from mlwright.settings import Settings
@@ -21,6 +22,9 @@ async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Eve
     setup_logging(settings)
     setup_tracing(settings, service=f"mlwright-worker-{'-'.join(resources)}")
     client = await connect(settings)
+    if Resource.PIPELINES in resources:
+        # Workflows publish their state as search attributes; without them every run would stall.
+        await visibility.require(client, register_if_missing=settings.register_search_attributes)
     needs_deps = any(r is not Resource.PIPELINES for r in resources)
     deps = ActivityDeps.from_settings(settings) if needs_deps else None
     queues = QueueSet(settings.task_queue_prefix)

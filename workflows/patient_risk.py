@@ -1,7 +1,9 @@
 """PatientRiskPipeline: 23 durable steps from four source systems to two downstream writes and alerts.
 
-When a step exhausts its retries (or fails non-retryably) the run does not fail: it pages on-call
-once, with the exact commands to resume, and waits for an operator's Update: ``retry_step``
+When a step exhausts its retries (or fails non-retryably) the run does not fail: the step is
+``paging`` while on-call is paged once, with the exact commands to resume, then
+``awaiting_operator`` (its ``page`` says when the page was delivered, or why it could not be), and
+the run waits for an operator's Update: ``retry_step``
 (re-run that step, optionally with option overrides; new worker code is picked up),
 ``skip_step`` (only steps marked skippable) or ``abort`` (the run fails with the reason).
 Completed steps are never re-run. Query ``progress`` shows all 23 steps.
@@ -10,6 +12,7 @@ Completed steps are never re-run. Query ``progress`` shows all 23 steps.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,28 +27,42 @@ with workflow.unsafe.imports_passed_through():
     from mlwright.steps.patient_risk import BY_NAME, OPERATOR_ALERT, STEPS
 
 from workflows._steps import parse_input, queues_for_this_run, run_step
+from workflows._visibility import RunAttributes
 
 SOURCES = ("ehr", "labs", "claims", "pharmacy")
 ABORT_GRACE = timedelta(seconds=1)
 
 
 class _StepState:
-    def __init__(self, number: int, name: str) -> None:
+    def __init__(self, number: int, name: str, on_change: Callable[[], None]) -> None:
         self.number, self.name = number, name
-        self.state: c.StepState = "pending"
+        self._on_change = on_change
+        self._state: c.StepState = "pending"
         self.attempts, self.failures = 0, 0
         self.duration_s: float | None = None
         self.error: str | None = None
+        self.page: c.PageDelivery | None = None
+
+    @property
+    def state(self) -> c.StepState:
+        return self._state
+
+    @state.setter
+    def state(self, value: c.StepState) -> None:
+        # Every change reaches the run's search attributes, wherever in the pipeline it happens.
+        self._state = value
+        self._on_change()
 
     def public(self) -> c.StepProgress:
         return c.StepProgress(number=self.number, name=self.name, state=self.state, attempts=self.attempts,
-                              duration_s=self.duration_s, error=self.error)
+                              duration_s=self.duration_s, error=self.error, page=self.page)
 
 
 @workflow.defn(name="PatientRiskPipeline")
 class PatientRiskPipeline:
     def __init__(self) -> None:
-        self._steps = {s.name: _StepState(s.number, s.name) for s in STEPS}
+        self._visible = RunAttributes()
+        self._steps = {s.name: _StepState(s.number, s.name, self._publish) for s in STEPS}
         self._decisions: dict[str, c.RetryStep | c.SkipStep] = {}
         self._abort: c.Abort | None = None
         self._options: dict[str, dict[str, Any]] = {}
@@ -55,7 +72,16 @@ class PatientRiskPipeline:
     @workflow.run
     async def run(self, raw: RawValue) -> c.PatientRiskResult:
         """Input: PatientRiskInput as JSON (only run_date is required)."""
+        try:
+            return await self._pipeline(raw)
+        except Exception:
+            self._visible.set(state="aborted" if self._abort is not None else "failed",
+                              step=self._current_step())
+            raise
+
+    async def _pipeline(self, raw: RawValue) -> c.PatientRiskResult:
         inp = parse_input(raw, c.PatientRiskInput, "PatientRiskPipeline")
+        self._visible.start("PatientRiskPipeline", run_date=inp.run_date)
         info = workflow.info()
         self._run_date = inp.run_date.isoformat()
         self._run = c.RunRef(workflow_id=info.workflow_id, run_id=info.first_execution_run_id, run_date=self._run_date)
@@ -90,6 +116,7 @@ class PatientRiskPipeline:
         await self._step("publish_run_metrics", c.MetricsInput(run=self._run, steps=self._public_steps(),
                                                                patients=features.patients, tiers=risk.tiers))
         self._finished = True
+        self._publish()
         return c.PatientRiskResult(run_date=self._run_date, state="completed", patients=features.patients,
                                    tiers=risk.tiers, model_versions=risk.model_versions,
                                    alerts_sent=alerts.sent if alerts else 0, steps=self._public_steps())
@@ -111,10 +138,11 @@ class PatientRiskPipeline:
             except ActivityError as e:
                 state.attempts += _attempts(e, pipeline_step.step.policy.retry.maximum_attempts)
                 state.failures += 1
-                state.state, state.error = "awaiting_operator", _message(e)
+                state.state, state.error = "paging", _message(e)
                 state.duration_s = (workflow.now() - started).total_seconds()
                 workflow.logger.error("step %s %s failed: %s", state.number, name, state.error)
-                await self._page_on_call(pipeline_step, state)
+                state.page = await self._page_on_call(pipeline_step, state)
+                state.state = "awaiting_operator"
                 decision = await self._await_operator(name)
                 if isinstance(decision, c.SkipStep):
                     state.state = "skipped"
@@ -127,15 +155,18 @@ class PatientRiskPipeline:
             state.state, state.duration_s = "completed", (workflow.now() - started).total_seconds()
             return result
 
-    async def _page_on_call(self, pipeline_step, state: _StepState) -> None:
+    async def _page_on_call(self, pipeline_step, state: _StepState) -> c.PageDelivery:
+        page = c.OperatorAlertInput(
+            run=self._run, options={"failure": state.failures}, step=state.name, number=state.number,
+            error=state.error or "", attempts=state.attempts, skippable=pipeline_step.skippable)
         try:
-            await run_step(OPERATOR_ALERT, c.OperatorAlertInput(
-                run=self._run, options={"failure": state.failures}, step=state.name, number=state.number,
-                error=state.error or "", attempts=state.attempts, skippable=pipeline_step.skippable), self._queues,
-                f"page on-call: step {state.number} {state.name} failed")
+            await run_step(OPERATOR_ALERT, page, self._queues, f"page on-call: step {state.number} {state.name} failed")
         except ActivityError as e:
-            # Paging failed too: the run still waits, and `progress` still shows the failed step.
+            # Paging failed too: the run still waits, and `progress` shows the failed step and why
+            # on-call was not told, so whoever reads it knows to act.
             workflow.logger.error("could not page on-call for %s: %s", state.name, _message(e))
+            return c.PageDelivery(dedup_key=page.dedup_key, error=_message(e))
+        return c.PageDelivery(dedup_key=page.dedup_key, delivered_at=workflow.now())
 
     async def _await_operator(self, name: str) -> c.RetryStep | c.SkipStep:
         await workflow.wait_condition(lambda: name in self._decisions or self._abort is not None)
@@ -180,6 +211,7 @@ class PatientRiskPipeline:
     def abort(self, decision: c.Abort) -> c.Progress:
         """End the run as failed, with the reason."""
         self._abort = decision
+        self._publish()
         return self.progress()
 
     @abort.validator
@@ -190,8 +222,9 @@ class PatientRiskPipeline:
     def _require_awaiting(self, step: str) -> None:
         if step not in self._steps:
             raise ValueError(f"unknown step {step!r}; steps: {[s.name for s in STEPS]}")
-        if self._steps[step].state != "awaiting_operator" or step in self._decisions:
-            waiting = [s.name for s in self._steps.values() if s.state == "awaiting_operator"]
+        # A decision may arrive while on-call is still being paged; it takes effect once the page is done.
+        if self._steps[step].state not in ("paging", "awaiting_operator") or step in self._decisions:
+            waiting = [s.name for s in self._steps.values() if s.state in ("paging", "awaiting_operator")]
             raise ValueError(f"step {step!r} is not awaiting an operator (it is {self._steps[step].state}); "
                              f"awaiting: {waiting or 'none'}")
 
@@ -202,11 +235,24 @@ class PatientRiskPipeline:
             run_state = "completed"
         elif self._abort is not None:
             run_state = "aborted"
+        elif any(s.state == "paging" for s in self._steps.values()):
+            run_state = "paging"  # transient: "awaiting_operator" is said only once every page is done
         elif any(s.state == "awaiting_operator" for s in self._steps.values()):
             run_state = "awaiting_operator"
         else:
             run_state = "running"
         return c.Progress(run_date=self._run_date, state=run_state, steps=self._public_steps())
+
+    def _publish(self) -> None:
+        self._visible.set(state=self.progress().state, step=self._current_step())
+
+    def _current_step(self) -> str | None:
+        """The step an operator should look at: a failed one first, else the earliest running one."""
+        for wanted in ("paging", "awaiting_operator", "running"):
+            for s in self._steps.values():
+                if s.state == wanted:
+                    return s.name
+        return None
 
     def _public_steps(self) -> list[c.StepProgress]:
         return [s.public() for s in self._steps.values()]

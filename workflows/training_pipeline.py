@@ -32,8 +32,10 @@ with workflow.unsafe.imports_passed_through():
     from mlwright.steps import training as steps
 
 from workflows._steps import parse_input, queues_for_this_run, run_step
+from workflows._visibility import RunAttributes
 
 PIPELINE_ACTOR = "TrainingPipeline"
+CANARY_STEPS = ("deploy_canary", "watch_canary", "evaluate_canary")
 
 
 @workflow.defn(name="TrainingPipeline")
@@ -48,11 +50,20 @@ class TrainingPipeline:
         self._metric: str | None = None
         self._decision: Decision | None = None
         self._durations: dict[str, float] = {}
+        self._visible = RunAttributes()
 
     @workflow.run
     async def run(self, raw: RawValue) -> TrainingResult:
         """Input: TrainingInput as JSON. Result: TrainingResult."""
+        try:
+            return await self._pipeline(raw)
+        except Exception:
+            self._visible.set(state="failed", step=self._step)
+            raise
+
+    async def _pipeline(self, raw: RawValue) -> TrainingResult:
         inp = parse_input(raw, TrainingInput, "TrainingPipeline")
+        self._visible.start("TrainingPipeline", model=inp.model_name)
         self._inp = inp
         self._queues = queues_for_this_run()
         info = workflow.info()
@@ -101,6 +112,7 @@ class TrainingPipeline:
         await self._set_stage("deploy_canary", "canary", decision.approver,
                               f"approved: {decision.reason}", promotion.canary_fraction)
         self._step = "watch_canary"
+        self._publish()
         started = workflow.now()
         await workflow.sleep(promotion.canary_duration, summary="canary observation window")
         self._durations["canary_window"] = (workflow.now() - started).total_seconds()
@@ -118,6 +130,7 @@ class TrainingPipeline:
 
     async def _await_approval(self, timeout: timedelta) -> tuple[bool, ApprovalDecision]:
         self._step, self._awaiting_approval = "await_approval", True
+        self._publish()
         started = workflow.now()
         try:
             await workflow.wait_condition(lambda: self._approval is not None, timeout=timeout,
@@ -125,6 +138,7 @@ class TrainingPipeline:
         except TimeoutError:
             self._approval = (False, ApprovalDecision(approver="timeout", reason=f"no decision within {timeout}"))
         self._awaiting_approval = False
+        self._publish()
         self._durations["await_approval"] = (workflow.now() - started).total_seconds()
         return self._approval
 
@@ -168,6 +182,7 @@ class TrainingPipeline:
 
     async def _do(self, label: str, step: Step, arg, summary: str | None = None):
         self._step = label
+        self._publish()
         started = workflow.now()
         result = await run_step(step, arg, self._queues, summary)
         self._durations[label] = (workflow.now() - started).total_seconds()
@@ -186,6 +201,14 @@ class TrainingPipeline:
             run=self._run, step=label, model_name=self._inp.model_name, stage="canary", actor=PIPELINE_ACTOR,
             reason=reason), summary=f"end canary of {self._inp.model_name}: {reason}")
 
+    def _publish(self) -> None:
+        if self._decision is not None:
+            self._visible.set(state=self._decision, step=None)
+            return
+        state = ("awaiting_approval" if self._awaiting_approval
+                 else "canary" if self._step in CANARY_STEPS else "running")
+        self._visible.set(state=state, step=self._step)
+
     def _check_inferred_task(self, task: str) -> str:
         try:
             check_estimator_task(self._inp.estimator.name, task)
@@ -197,6 +220,7 @@ class TrainingPipeline:
 
     def _finish(self, task: str, decision: Decision, decided_by: str, reason: str) -> TrainingResult:
         self._step, self._decision = "done", decision
+        self._publish()
         comparison = self._comparison
         workflow.logger.info("%s: %s by %s (%s)", self._inp.model_name, decision, decided_by, reason)
         return TrainingResult(

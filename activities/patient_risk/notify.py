@@ -61,10 +61,10 @@ class NotifyActivities:
         payload = {"kind": "step_failed", "pipeline": PIPELINE, "run_date": inp.run.run_date,
                    "workflow_id": inp.run.workflow_id, "run_id": inp.run.run_id, "step": inp.step,
                    "step_number": inp.number, "error": inp.error, "attempts": inp.attempts,
-                   "run_url": s.run_url(inp.run.workflow_id), "commands": commands}
-        # The failure count in the key: a second failure of the same step after a retry pages again.
-        key = f"{inp.run.key(inp.step)}/failure-{inp.options.get('failure', 1)}"
-        sent, already = self._deliver([(key, "critical", payload)], inp.run.run_date, kind="step_failed")
+                   "run_url": s.run_url(inp.run.workflow_id), "commands": commands,
+                   "waiting_runs_url": s.runs_url('MlwrightState="awaiting_operator"')}
+        sent, already = self._deliver([(inp.dedup_key, "critical", payload)], inp.run.run_date,
+                                      kind="step_failed")
         return c.AlertsResult(candidates=1, sent=sent, already_sent=already)
 
     def _deliver(self, wanted: list[tuple[str, str, dict]], run_date: str, kind: str) -> tuple[int, int]:

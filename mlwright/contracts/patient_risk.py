@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -10,8 +10,11 @@ from pydantic import Field, field_validator
 from mlwright.contracts.common import Contract
 from mlwright.contracts.refs import DatasetRef
 
-StepState = Literal["pending", "running", "completed", "failed", "awaiting_operator", "skipped"]
-RunState = Literal["running", "awaiting_operator", "completed", "aborted"]
+# A failed step is `paging` while on-call is being told and `awaiting_operator` only once the page
+# was delivered (or could not be: then `page.error` says why), so `progress` never promises a page
+# that has not arrived.
+StepState = Literal["pending", "running", "completed", "failed", "paging", "awaiting_operator", "skipped"]
+RunState = Literal["running", "paging", "awaiting_operator", "completed", "aborted"]
 
 
 class ModelNames(Contract):
@@ -182,6 +185,14 @@ class Recorded(Contract):
     key: str
 
 
+class PageDelivery(Contract):
+    """What became of the page to on-call about a step's latest failure."""
+
+    dedup_key: str = Field(description="The alert's dedup key (also its Idempotency-Key header).")
+    delivered_at: datetime | None = Field(None, description="When every alert route accepted the page.")
+    error: str | None = Field(None, description="Why the page could not be delivered.")
+
+
 class StepProgress(Contract):
     number: int
     name: str
@@ -189,6 +200,7 @@ class StepProgress(Contract):
     attempts: int = Field(0, description="Activity attempts, across operator retries.")
     duration_s: float | None = None
     error: str | None = None
+    page: PageDelivery | None = Field(None, description="The on-call page about the latest failure.")
 
 
 class MetricsInput(StepInput):
@@ -203,6 +215,11 @@ class OperatorAlertInput(StepInput):
     error: str
     attempts: int
     skippable: bool
+
+    @property
+    def dedup_key(self) -> str:
+        # The failure count in the key: a second failure of the same step after a retry pages again.
+        return f"{self.run.key(self.step)}/failure-{self.options.get('failure', 1)}"
 
 
 class RetryStep(Contract):

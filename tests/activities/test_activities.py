@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-import time
+import threading
 from datetime import timedelta
 
 import pandas as pd
@@ -122,15 +122,27 @@ SLOW = Step("slow_step", "Slow", c.ExtractInput, c.Metrics, Resource.IO,
             StepPolicy(start_to_close=timedelta(seconds=10), heartbeat=timedelta(seconds=0.06)))
 
 
+BUSY_LONG_ENOUGH = threading.Event()
+
+
 @SLOW.defn
 def slow_step(inp: c.ExtractInput) -> c.Metrics:
-    time.sleep(0.1)  # a long blocking call that cannot heartbeat itself
+    # A long blocking call that cannot heartbeat itself; it ends once the test has seen enough
+    # automatic heartbeats (bounded, so a step that never heartbeats fails the test, not hangs it).
+    BUSY_LONG_ENOUGH.wait(timeout=10)
     return c.Metrics(values={})
 
 
 def test_every_step_with_a_heartbeat_timeout_heartbeats_while_busy(env):
     beats: list = []
-    env.on_heartbeat = lambda *details: beats.append(details[0])
+
+    def on_heartbeat(*details) -> None:
+        beats.append(details[0])
+        if len(beats) >= 4 and beats[-1]["elapsed_s"] >= 0.1:
+            BUSY_LONG_ENOUGH.set()
+
+    BUSY_LONG_ENOUGH.clear()
+    env.on_heartbeat = on_heartbeat
     env.run(slow_step, c.ExtractInput(dataset=DatasetSpec(uri="x.csv", target="y")))
-    assert len(beats) >= 4 and {b["phase"] for b in beats} == {"start"}
-    assert beats[-1]["elapsed_s"] >= 0.05
+    assert BUSY_LONG_ENOUGH.is_set(), f"only {len(beats)} heartbeats in 10 s"
+    assert {b["phase"] for b in beats} == {"start"}

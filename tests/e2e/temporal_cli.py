@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
+from collections.abc import Callable
 
 from tests.helpers import venv_bin
 
@@ -23,3 +25,23 @@ async def temporal(*args: str, address: str, check: bool = True) -> subprocess.C
 async def query_json(workflow_id: str, query: str, address: str) -> dict:
     done = await temporal("workflow", "query", "-w", workflow_id, "--type", query, "-o", "json", address=address)
     return json.loads(done.stdout)["queryResult"][0]
+
+
+async def listed(address: str, query: str, condition: Callable[[list[dict]], bool],
+                 timeout_s: float = 30) -> list[dict]:
+    """`temporal workflow list --query` until ``condition`` holds: visibility is updated asynchronously."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        out = await temporal("workflow", "list", "--query", query, "-o", "json", address=address)
+        runs = json.loads(out.stdout or "[]") or []
+        if condition(runs):
+            return runs
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{query!r} never matched; last answer {runs}")
+        await asyncio.sleep(0.2)
+
+
+def attributes(run: dict) -> dict:
+    """Search attributes of a `workflow list -o json` row, decoded from their payloads."""
+    fields = (run.get("searchAttributes") or {}).get("indexedFields") or {}
+    return {name: json.loads(base64.b64decode(p["data"])) for name, p in fields.items()}

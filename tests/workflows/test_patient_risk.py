@@ -21,13 +21,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 
 from activities.deps import ActivityDeps
+from mlwright import visibility
 from mlwright.contracts.patient_risk import Abort, PatientRiskInput, PatientRiskResult, Progress
 from mlwright.patient_risk import bootstrap
 from mlwright.queues import Resource
 from mlwright.store import runs
 from mlwright.store.db import session_scope
 from tests.conftest import running_workers, target_of
-from tests.e2e.temporal_cli import temporal
+from tests.e2e.temporal_cli import attributes, listed, temporal
 from tests.workflows.patient_risk_world import PATIENTS, RUN_DATE, World, start_services
 
 pytestmark = pytest.mark.e2e
@@ -87,11 +88,33 @@ async def test_a_run_writes_both_systems_once_and_alerts_once_even_when_repeated
     assert len(alerts) == first.tiers["high"] and set(alerts.values()) == {1}
     assert first.alerts_sent == first.tiers["high"] and second.alerts_sent == 0
     assert second.tiers == first.tiers
+    await assert_no_patient_data_in_visible_fields(dev_env.client, settings, day)
     example = next(a for a in world.inbox.received if a["kind"] == "high_risk_patient")
     assert set(example) >= {"dedup_key", "severity", "patient_id", "scores", "run_url"}
     assert "age" not in example and "creatinine_last" not in example  # no raw clinical data leaves
     with session_scope(deps.engine) as session:
         assert len(runs.alerts_for(session, run_date=day, kind="high_risk_patient")) == first.tiers["high"]
+
+
+async def assert_no_patient_data_in_visible_fields(client, settings, run_date: str) -> None:
+    """Workflow ids, search attributes and memos are shown to anyone who may list runs: no patient ids."""
+    engine = sa.create_engine(settings.resolved_care_database_url)
+    with engine.connect() as conn:
+        ids = set(conn.execute(sa.text("select patient_id from care_risk_score where run_date = :d"),
+                               {"d": run_date}).scalars())
+    assert len(ids) == PATIENTS
+    query = f'WorkflowType = "PatientRiskPipeline" AND TaskQueue = "{settings.task_queue_prefix}pipelines"'
+    for _ in range(300):  # visibility is updated asynchronously: wait until it lists both runs
+        runs = [run async for run in client.list_workflows(query)]
+        if len(runs) == 2:
+            break
+        await asyncio.sleep(0.1)
+    visible = []
+    for run in runs:
+        described = await client.get_workflow_handle(run.id, run_id=run.run_id).describe()
+        visible += [run.id, repr(described.typed_search_attributes), repr(await described.memo())]
+    assert len(visible) == 6 and "PatientRiskPipeline" in visible[1] and "MlwrightRunDate" in visible[1]
+    assert not [i for i in ids if any(i in text for text in visible)]
 
 
 async def wait_progress(handle, condition, timeout_s: float = 60) -> Progress:
@@ -114,19 +137,27 @@ async def test_failure_at_step_14_pages_once_and_resumes_from_the_cli(dev_env, w
     address = target_of(dev_env.client)
     async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
         handle = await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=26))
+        # `awaiting_operator` promises on-call was told: the page must be in the inbox by then.
         progress = await wait_progress(handle, lambda p: p.state == "awaiting_operator")
         failed = step_of(progress, "model_deterioration")
         assert (failed.number, failed.state, failed.attempts) == (14, "awaiting_operator", 3)
         assert "injected fault" in failed.error
+        assert failed.page.delivered_at is not None and failed.page.error is None
         assert all(s.state == "completed" for s in progress.steps[:13])
         assert all(s.state == "pending" for s in progress.steps[14:])
 
         pages = [a for a in world.inbox.received if a["kind"] == "step_failed" and a["run_date"] == day]
         assert len(pages) == 1
+        waiting = await listed(address, f'MlwrightState = "awaiting_operator" AND TaskQueue = "{queues.pipelines}"',
+                               lambda runs: len(runs) == 1)
+        assert attributes(waiting[0]) | {"MlwrightPipeline": "PatientRiskPipeline", "MlwrightStep": "model_deterioration",
+                                         "MlwrightRunDate": f"{day}T00:00:00Z"} == attributes(waiting[0])
         page = pages[0]
+        assert page["dedup_key"] == failed.page.dedup_key
         assert (page["severity"], page["step"], page["step_number"], page["attempts"]) == ("critical",
                                                                                           "model_deterioration", 14, 3)
         assert page["run_url"].endswith(f"/workflows/{handle.id}") and "retry_step" in page["commands"]["retry"]
+        assert page["waiting_runs_url"].endswith("/workflows?query=MlwrightState%3D%22awaiting_operator%22")
         assert "skip" not in page["commands"]  # step 14 feeds step 15: not skippable
 
         refused = await temporal("workflow", "update", "execute", "-w", handle.id, "--name", "skip_step", "--input",
@@ -140,6 +171,8 @@ async def test_failure_at_step_14_pages_once_and_resumes_from_the_cli(dev_env, w
 
     assert result.state == "completed" and care_rows(settings, day) == PATIENTS
     assert step_of(result, "model_deterioration").attempts == 4
+    done = (await handle.describe()).typed_search_attributes
+    assert (done.get(visibility.STATE), done.get(visibility.STEP)) == ("completed", None)
     scheduled = Counter()
     async for event in handle.fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:

@@ -1,0 +1,60 @@
+"""A run's search attributes (mlwright/visibility.py), upserted as its state changes.
+
+Upserts are workflow commands: runs recorded before they existed must replay without them, so
+the whole feature sits behind one ``workflow.patched`` marker taken when the run starts.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from mlwright import visibility as v
+
+PATCH = "mlwright-search-attributes"
+
+
+class RunAttributes:
+    def __init__(self) -> None:
+        self._on = False
+        self._state: str | None = None
+        self._step: str | None = None
+
+    def start(self, pipeline: str, *, model: str | None = None, run_date: date | None = None) -> None:
+        self._on = workflow.patched(PATCH)
+        if not self._on:
+            return
+        info = workflow.info()
+        updates: list[SearchAttributeUpdate] = [v.PIPELINE.value_set(pipeline)]
+        if model is not None:
+            updates.append(v.MODEL.value_set(model))
+        if run_date is not None:
+            updates.append(v.RUN_DATE.value_set(v.run_date_value(run_date)))
+        if info.typed_search_attributes.get(v.TRIGGERED_BY) is None:  # unless the starter said who
+            updates.append(v.TRIGGERED_BY.value_set(_triggered_by(info)))
+        workflow.upsert_search_attributes(updates)
+        self.set(state="running", step=None)
+
+    def set(self, *, state: str, step: str | None) -> None:
+        """Publish the run's state and current (or failed) step, when they changed."""
+        if not self._on:
+            return
+        updates: list[SearchAttributeUpdate] = []
+        if state != self._state:
+            updates.append(v.STATE.value_set(state))
+        if step != self._step:
+            updates.append(v.STEP.value_set(step) if step else v.STEP.value_unset())
+        if updates:
+            self._state, self._step = state, step
+            workflow.upsert_search_attributes(updates)
+
+
+def _triggered_by(info: workflow.Info) -> str:
+    if info.typed_search_attributes.get(v.SCHEDULED_BY) is not None:
+        return "schedule"
+    if info.parent is not None:
+        return "upstream"
+    return "cli"
