@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
@@ -53,7 +52,7 @@ class PatientRiskPipeline:
         self._run_date = ""
 
     @workflow.run
-    async def run(self, raw: RawValue) -> c.PatientRiskResult:
+    async def run(self, *raw: object) -> c.PatientRiskResult:
         """Input: PatientRiskInput as JSON (only run_date is required)."""
         inp = parse_input(raw, c.PatientRiskInput, "PatientRiskPipeline")
         info = workflow.info()

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -50,7 +49,7 @@ class TrainingPipeline:
         self._durations: dict[str, float] = {}
 
     @workflow.run
-    async def run(self, raw: RawValue) -> TrainingResult:
+    async def run(self, *raw: object) -> TrainingResult:
         """Input: TrainingInput as JSON. Result: TrainingResult."""
         inp = parse_input(raw, TrainingInput, "TrainingPipeline")
         self._inp = inp
