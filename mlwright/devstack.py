@@ -14,6 +14,7 @@ import sysconfig
 import time
 from pathlib import Path
 
+from mlwright.private import PRIVATE_UMASK
 from mlwright.queues import Resource
 from mlwright.settings import Settings
 
@@ -66,7 +67,11 @@ class DevStack:
         ]
 
     def start(self) -> None:
-        self.logs.mkdir(parents=True, exist_ok=True)
+        # Everything the stack and its children create (state DBs, FHIR DB, alert log, logs) is owner-only.
+        os.umask(PRIVATE_UMASK)
+        for directory in (self.settings.home.resolve(), self.logs):  # `mlwright up` may have made them 0755
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.chmod(0o700)
         self._create_schema()
         self._spawn("temporal", self.server_command())
         self._spawn("services", [sys.executable, "-m", "mlwright.services"])
@@ -118,6 +123,7 @@ class DevStack:
 
     def _spawn(self, name: str, command: list[str]) -> None:
         out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child for its life)
+        os.chmod(out.name, 0o600)  # a log from before the umask was set
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
         self.processes.append((name, proc))
         log.info("started %s (pid %s), log %s", name, proc.pid, out.name)
