@@ -7,7 +7,6 @@ from urllib.request import pathname2url
 
 import pandas as pd
 import sqlalchemy
-from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from mlwright.contracts.dataset import DatasetSpec
@@ -16,7 +15,6 @@ from mlwright.ml.data_access import DataAccess, FileSource, SqlSource
 from mlwright.ml.redact import redact
 
 _READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
-# SQLite reports the user's own query faults as OperationalError, like a locked file; these are the former.
 _SQLITE_QUERY_FAULTS = ("no such table", "no such column", "syntax error", "readonly database",
                         "one statement at a time", "attempt to write")
 
@@ -51,28 +49,36 @@ def _read_only_engine(source: SqlSource) -> sqlalchemy.Engine:
 
 def _read_sql(source: SqlSource) -> pd.DataFrame:
     engine = _read_only_engine(source)
+    # The DBAPI cursor directly, with no parameters: SQLAlchemy's text() would take ":x" for a bind
+    # parameter and psycopg would rewrite "%b" inside a literal; the query must run as written.
+    connection = engine.raw_connection()
     try:
-        # Executed here rather than by pandas.read_sql, which would wrap the driver's error and
-        # hide whether the fault is the user's query or a transient connection problem.
-        with engine.connect() as connection:
-            if source.backend == "postgresql":
-                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-            result = connection.exec_driver_sql(source.query)
-            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-            connection.rollback()  # nothing to keep: a read never commits
-            return frame
-    except ProgrammingError as e:
-        raise InvalidInput("dataset.query", redact(str(e.orig).strip())) from e
-    except DBAPIError as e:
-        message = str(e.orig).strip()
-        if source.backend == "sqlite" and any(fault in message for fault in _SQLITE_QUERY_FAULTS):
-            raise InvalidInput("dataset.query", redact(message)) from e
-        if source.backend == "postgresql" and getattr(e.orig, "sqlstate", "") in ("25006", "42501"):
-            # read_only_sql_transaction, insufficient_privilege: the query tried to change something.
-            raise InvalidInput("dataset.query", redact(message)) from e
-        raise
+        cursor = connection.cursor()
+        if source.backend == "postgresql":
+            cursor.execute("SET TRANSACTION READ ONLY")
+        cursor.execute(source.query)
+        columns = [column[0] for column in cursor.description or ()]
+        frame = pd.DataFrame(cursor.fetchall(), columns=columns)
+        connection.rollback()  # nothing to keep: a read never commits
+        return frame
+    except engine.dialect.loaded_dbapi.Error as e:
+        if _is_query_fault(source.backend, e):
+            raise InvalidInput("dataset.query", redact(str(e).strip())) from e
+        raise  # a connection or server fault: the step's retry policy decides
     finally:
+        connection.close()
         engine.dispose()
+
+
+def _is_query_fault(backend: str, error: Exception) -> bool:
+    """The user's query is at fault (another attempt would fail the same way), not the database."""
+    if backend == "postgresql":
+        # 42: syntax or access rule violation, 22: data exception, 25006: read-only transaction.
+        state = getattr(error, "sqlstate", None) or ""
+        return state.startswith(("42", "22")) or state == "25006"
+    # SQLite reports its users' faults as OperationalError too, like a locked file; these are the former.
+    message = str(error)
+    return isinstance(error, sqlite3.ProgrammingError) or any(fault in message for fault in _SQLITE_QUERY_FAULTS)
 
 
 def require_column(frame: pd.DataFrame, column: str, field: str) -> None:

@@ -82,6 +82,9 @@ def test_sql_that_writes_is_refused_and_changes_nothing(access, root, query, how
 def test_a_read_still_works(access, root):
     assert load(access, source="local", path="shop.db", query="SELECT x FROM victim").x.tolist() == [1]
     assert load(access, source="local", path="ok.csv").y.tolist() == [2]
+    # The query runs as written: no bind-parameter or placeholder rewriting of literals.
+    literals = load(access, source="local", path="shop.db", query="SELECT 'a%b' AS x, ':y' AS y")
+    assert literals.to_dict("records") == [{"x": "a%b", "y": ":y"}]
 
 
 def test_sqlite_connection_is_read_only_even_if_a_write_got_past_the_parser(root):
@@ -218,9 +221,9 @@ def test_postgres_writes_are_refused(warehouse, query):
 @pytest.mark.postgres
 def test_postgres_reads_on_a_read_only_transaction(warehouse):
     schema, access = warehouse
-    frame = load(access, source="warehouse",
-                 query=f"SELECT x, current_setting('transaction_read_only') AS ro FROM \"{schema}\".victim")
-    assert frame.to_dict("records") == [{"x": 1, "ro": "on"}]
+    frame = load(access, source="warehouse", query="SELECT x, current_setting('transaction_read_only') AS ro, "
+                 f"'a%b' AS literal FROM \"{schema}\".victim")
+    assert frame.to_dict("records") == [{"x": 1, "ro": "on", "literal": "a%b"}]
     # Defence in depth: a write that got past the parser meets a read-only transaction.
     source = SqlSource(query=f'CREATE TABLE "{schema}".planted (x int)', backend="postgresql", url=POSTGRES_URL)
     with pytest.raises(InvalidInput, match="read-only transaction"):
