@@ -32,6 +32,18 @@ _DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres"}
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command,
            exp.Into, exp.Lock, exp.TruncateTable)
 
+# Functions that reach past the tables a query names: the server's files, other databases, the
+# session's settings, other sessions, or the clock. A read-only role should deny most of them;
+# refusing them here as well keeps a generously granted connection from becoming a file reader.
+_SERVER_FUNCTIONS = frozenset({
+    "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "pg_ls_logdir", "pg_ls_waldir",
+    "pg_ls_tmpdir", "pg_ls_archive_statusdir", "lo_import", "lo_export", "lo_get", "lo_open", "lo_from_bytea",
+    "dblink", "dblink_exec", "dblink_connect", "dblink_send_query", "pg_terminate_backend", "pg_cancel_backend",
+    "pg_reload_conf", "pg_rotate_logfile", "set_config", "pg_sleep", "pg_sleep_for", "pg_sleep_until",
+    "pg_advisory_lock", "pg_advisory_xact_lock", "query_to_xml", "query_to_xml_and_xmlschema", "query_to_json",
+    "load_extension", "readfile", "writefile", "fts3_tokenizer", "edit",
+})
+
 
 @dataclass(frozen=True)
 class FileSource:
@@ -158,3 +170,7 @@ def require_single_select(query: str, dialect: str) -> None:
     writes = sorted({node.key.upper() for node in statement.walk() if isinstance(node, _WRITES)})
     if writes or statement.args.get("into") or statement.args.get("locks"):
         raise InvalidInput("dataset.query", f"must only read; it contains {', '.join(writes) or 'INTO/FOR UPDATE'}")
+    called = {(f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower() for f in statement.find_all(exp.Func)}
+    refused = sorted(called & _SERVER_FUNCTIONS)
+    if refused:
+        raise InvalidInput("dataset.query", f"may not call {', '.join(refused)}: it reaches past the query's tables")

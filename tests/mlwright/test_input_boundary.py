@@ -79,6 +79,13 @@ def test_sql_that_writes_is_refused_and_changes_nothing(access, root, query, how
     assert tables(root / "shop.db") == [("victim", 1)]
 
 
+@pytest.mark.parametrize("query", ["SELECT pg_read_file('/etc/passwd')", "SELECT PG_CATALOG.PG_LS_DIR('/')",
+                                   "SELECT load_extension('/tmp/evil')", "SELECT x FROM victim WHERE pg_sleep(60)"])
+def test_functions_that_reach_past_the_tables_are_refused(access, query):
+    with pytest.raises(InvalidInput, match="^dataset.query: may not call .*: it reaches past the query's tables"):
+        load(access, source="local", path="shop.db", query=query)
+
+
 def test_a_read_still_works(access, root):
     assert load(access, source="local", path="shop.db", query="SELECT x FROM victim").x.tolist() == [1]
     assert load(access, source="local", path="ok.csv").y.tolist() == [2]
