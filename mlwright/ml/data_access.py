@@ -82,8 +82,14 @@ class DataAccess:
         if name in self.connections:
             if spec.path is not None:
                 raise InvalidInput("dataset.path", f"source {name!r} is a database connection: give dataset.query")
-            url = self.connections[name]
-            return SqlSource(query=spec.query or "", backend=make_url(url).get_backend_name(), url=url)
+            url = make_url(self.connections[name])
+            backend = url.get_backend_name()
+            if backend not in _DIALECTS:
+                raise InvalidInput("dataset.source", f"connection {name!r} is {backend}, which mlwright cannot hold "
+                                   "to read-only")
+            if backend == "sqlite":
+                return SqlSource(query=spec.query or "", backend=backend, sqlite_file=Path(url.database or ""))
+            return SqlSource(query=spec.query or "", backend=backend, url=self.connections[name])
         if name not in self.roots:
             known = sorted([*self.roots, *self.connections])
             raise InvalidInput("dataset.source", f"unknown data source {name!r}; this deployment has {known}")
@@ -115,7 +121,10 @@ class DataAccess:
 
     def _confine(self, candidate: Path, field: str, shown: str) -> Path:
         # resolve() follows every symlink, so a link inside a root cannot lead out of it.
-        real = candidate.resolve()
+        try:
+            real = candidate.resolve()
+        except (OSError, RuntimeError) as e:  # a symlink loop, a name too long
+            raise InvalidInput(field, f"{shown!r} cannot be resolved to a file ({type(e).__name__})") from e
         root = next((r for r in self.roots.values() if real.is_relative_to(r)), None)
         if root is None:
             roots = ", ".join(f"{name}: {path}" for name, path in self.roots.items()) or "none configured"
@@ -135,9 +144,13 @@ def _file_or_sqlite(path: Path, query: str | None, field: str) -> FileSource | S
                                f"or a database connection, not {path.name!r}")
     elif suffix not in FILE_SUFFIXES:
         raise InvalidInput(field, f"{path.name!r} is neither .csv nor .parquet")
-    if not path.exists():
+    try:
+        exists, regular = path.exists(), path.is_file()
+    except OSError as e:
+        raise InvalidInput(field, f"{path.name!r} cannot be examined ({type(e).__name__})") from e
+    if not exists:
         raise DatasetNotFound(f"{field}: no file at {path}", field=field)
-    if not path.is_file():
+    if not regular:
         raise InvalidInput(field, f"{path.name!r} is not a regular file")
     if query is not None:
         return SqlSource(query=query, backend="sqlite", sqlite_file=path)

@@ -156,6 +156,26 @@ def test_symlinks_cannot_lead_out_of_a_root(access, root, tmp_path):
     assert load(access, source="local", path="inside.csv").y.tolist() == [2]
 
 
+def test_a_symlink_loop_or_a_directory_is_refused_not_retried(access, root):
+    (root / "loop.csv").symlink_to(root / "loop.csv")
+    with pytest.raises(InvalidInput, match="^dataset.path: 'loop.csv' cannot be resolved"):
+        load(access, source="local", path="loop.csv")
+    (root / "dir.csv").mkdir()
+    with pytest.raises(InvalidInput, match="^dataset.path: 'dir.csv' is not a regular file"):
+        load(access, source="local", path="dir.csv")
+
+
+def test_a_sqlite_connection_named_in_settings_reads_read_only(tmp_path, root):
+    access = DataAccess.from_settings(Settings(environment="test", home=tmp_path / "state",
+                                               data_connections={"shop": f"sqlite:///{root / 'shop.db'}"}))
+    assert load(access, source="shop", query="SELECT x FROM victim").x.tolist() == [1]
+    with pytest.raises(InvalidInput, match="^dataset.query: must be a SELECT"):
+        load(access, source="shop", query="DROP TABLE victim")
+    with pytest.raises(InvalidInput, match="^dataset.path: source 'shop' is a database connection"):
+        load(access, source="shop", path="x.csv")
+    assert tables(root / "shop.db") == [("victim", 1)]
+
+
 @pytest.mark.parametrize("field", ["path", "uri", "query", "target", "source"])
 def test_a_nul_byte_is_refused_at_start_naming_the_field(field):
     where = {"source": "local", "path": "a.csv", "target": "y"}
