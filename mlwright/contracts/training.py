@@ -81,7 +81,8 @@ class PromotionPolicy(Contract):
 
 
 class TrainingInput(Contract):
-    """Input of TrainingPipeline. Only model_name, dataset.uri and dataset.target are required."""
+    """Input of TrainingPipeline. Only model_name, the dataset (source + path/query, or uri) and its target are
+    required."""
 
     model_name: ModelName
     dataset: DatasetSpec
