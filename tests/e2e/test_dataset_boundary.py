@@ -17,8 +17,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from mlwright.sample_data import write_sample
 from tests.conftest import running_workers, target_of
 from tests.e2e.temporal_cli import temporal
+from tests.workflows.waiting import wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -67,3 +69,21 @@ async def test_attack_fails_the_run_fast_naming_dataset(dev_env, settings, deps,
     assert attempts in ([], [1]), f"the extract step was retried: attempts {attempts}"
     with sqlite3.connect(shop) as conn:
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("victim",)]
+
+
+async def test_the_readme_walkthrough_reads_a_named_source(dev_env, settings, deps):
+    """`"dataset": {"source": "local", "path": "wine.csv"}` as in the README, through the CLI."""
+    write_sample("wine", settings.resolved_data_roots["local"])
+    address = target_of(dev_env.client)
+    wid = f"named-{uuid.uuid4()}"
+    body = {"model_name": "wine", "dataset": {"source": "local", "path": "wine.csv", "target": "target"}}
+    async with running_workers(dev_env.client, settings, deps) as queues:
+        await temporal("workflow", "start", "--type", "TrainingPipeline", "--task-queue", queues.pipelines,
+                       "--workflow-id", wid, "--input", json.dumps(body), address=address)
+        handle = dev_env.client.get_workflow_handle(wid)
+        status = await wait_for_status(handle, lambda s: s.step not in ("starting", "extract"), timeout_s=30)
+        await handle.terminate("the extraction is all this test needs")
+    assert status.step != "extract"
+    completed = [e async for e in handle.fetch_history_events()
+                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+    assert completed, "extract_dataset did not complete"
