@@ -18,6 +18,7 @@ from urllib.request import url2pathname
 
 import sqlglot
 from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
@@ -104,7 +105,10 @@ class DataAccess:
             raise InvalidInput("dataset.uri", "this deployment accepts only named data sources: use dataset.source "
                                f"(one of {sorted([*self.roots, *self.connections])}) with dataset.path or .query")
         if is_database_url(uri):
-            database = make_url(uri).database if uri.startswith("sqlite:") else None
+            try:
+                database = make_url(uri).database if uri.startswith("sqlite:") else None
+            except (ArgumentError, ValueError) as e:
+                raise InvalidInput("dataset.uri", "is not a database URL SQLAlchemy can parse") from e
             if not database or database == ":memory:":
                 raise InvalidInput("dataset.uri", "only sqlite:///<file> URLs are accepted; name server databases "
                                    "in settings (data_connections) and use dataset.source")

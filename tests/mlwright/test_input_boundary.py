@@ -109,6 +109,8 @@ def test_sqlite_connection_is_read_only_even_if_a_write_got_past_the_parser(root
         ({"uri": "/etc/passwd"}, "dataset.uri", "is outside the data roots"),
         ({"uri": "file:///etc/passwd"}, "dataset.uri", "is outside the data roots"),
         ({"uri": "file://otherhost/etc/passwd"}, "dataset.uri", "another host"),
+        ({"uri": "sqlite://:bad:port/x", "query": "SELECT 1"}, "dataset.uri", "SQLAlchemy can parse"),
+        ({"uri": "sqlite://", "query": "SELECT 1"}, "dataset.uri", "only sqlite:///<file> URLs"),
         ({"uri": "sqlite:////etc/passwd", "query": "SELECT 1"}, "dataset.uri", "is outside the data roots"),
         ({"source": "elsewhere", "path": "x.csv"}, "dataset.source", "unknown data source 'elsewhere'"),
         ({"source": "local", "query": "SELECT 1"}, "dataset.query", "is a data root"),
