@@ -179,6 +179,8 @@ def require_single_select(query: str, dialect: str) -> None:
         raise InvalidInput("dataset.query", f"is not valid {dialect} SQL: {detail}") from e
     except SqlglotError as e:
         raise InvalidInput("dataset.query", f"is not valid {dialect} SQL: {e}") from e
+    except RecursionError as e:
+        raise InvalidInput("dataset.query", "is nested too deeply to check") from e
     if len(statements) != 1:
         raise InvalidInput("dataset.query", f"must be a single SELECT statement, got {len(statements)} statements")
     statement = statements[0]

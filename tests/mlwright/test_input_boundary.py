@@ -86,6 +86,11 @@ def test_functions_that_reach_past_the_tables_are_refused(access, query):
         load(access, source="local", path="shop.db", query=query)
 
 
+def test_a_query_too_deep_to_parse_is_refused_not_retried(access):
+    with pytest.raises(InvalidInput, match="^dataset.query: is nested too deeply to check"):
+        load(access, source="local", path="shop.db", query="SELECT " + "(" * 5000 + "1" + ")" * 5000)
+
+
 def test_a_read_still_works(access, root):
     assert load(access, source="local", path="shop.db", query="SELECT x FROM victim").x.tolist() == [1]
     assert load(access, source="local", path="ok.csv").y.tolist() == [2]
