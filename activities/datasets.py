@@ -24,10 +24,13 @@ class DatasetActivities:
     def extract_dataset(self, inp: c.ExtractInput) -> DatasetRef:
         """Snapshot the source table into the artifact store.
 
-        Idempotent: the snapshot is content-addressed, so a retry writes nothing new. Retry class
-        IO_READ. A missing file, unreadable format or absent target column is non-retryable.
+        Reads only what the deployment's data sources allow (``mlwright.ml.data_access``): a file
+        inside a data root, or one SELECT on a read-only connection. Idempotent: the snapshot is
+        content-addressed, so a retry writes nothing new. Retry class IO_READ. A source outside
+        the boundary, a missing file, an unreadable format or an absent target column is
+        non-retryable.
         """
-        frame = data.load_table(inp.dataset.uri, inp.dataset.query)
+        frame = data.load_table(inp.dataset, self.deps.data)
         data.require_column(frame, inp.dataset.target, "dataset.target")
         ref = self.deps.artifacts.put_frame(frame)
         activity.logger.info("extracted %s rows x %s columns (sha256 %s)", ref.rows, len(ref.columns),

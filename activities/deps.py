@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from mlwright.ml.data_access import DataAccess
 from mlwright.settings import Settings
 from mlwright.store.artifacts import ArtifactStore
 from mlwright.store.db import open_store
@@ -15,8 +16,10 @@ from mlwright.store.db import open_store
 class ActivityDeps:
     artifacts: ArtifactStore
     engine: Engine
+    data: DataAccess
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ActivityDeps:
         return cls(artifacts=ArtifactStore(settings.resolved_artifact_root),
-                   engine=open_store(settings.resolved_database_url))
+                   engine=open_store(settings.resolved_database_url),
+                   data=DataAccess.from_settings(settings))

@@ -6,6 +6,7 @@ backoff (mlwright/supervisor.py); Ctrl-C or SIGTERM stops workers, then services
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from mlwright import visibility
+from mlwright.private import PRIVATE_UMASK
 from mlwright.queues import Resource
 from mlwright.settings import Settings
 from mlwright.supervisor import Backoff, Supervisor
@@ -82,7 +84,11 @@ class DevStack:
         problem: a port in use, a bad setting), not something a restart fixes."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        self.logs.mkdir(parents=True, exist_ok=True)
+        # Everything the stack and its children create (state DBs, FHIR DB, alert log, logs) is owner-only.
+        os.umask(PRIVATE_UMASK)
+        for directory in (self.settings.home.resolve(), self.logs):  # `mlwright up` may have made them 0755
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.chmod(0o700)
         self._create_schema()
         self._spawn("temporal", self.server_command(), tier=0)
         self._spawn("services", [sys.executable, "-m", "mlwright.services"], tier=1)
@@ -152,7 +158,10 @@ class DevStack:
         self.supervisor.stop(timeout_s)
 
     def _spawn(self, name: str, command: list[str], tier: int) -> None:
-        self.supervisor.spawn(name, command, self.logs / f"{name}.log", tier)
+        log_file = self.logs / f"{name}.log"
+        if log_file.exists():
+            log_file.chmod(0o600)  # a log from before the umask was set
+        self.supervisor.spawn(name, command, log_file, tier)
 
     def _fail_if_exited(self) -> None:
         for child in self.supervisor.exited():

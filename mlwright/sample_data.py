@@ -6,6 +6,8 @@ from pathlib import Path
 
 from sklearn import datasets
 
+from mlwright.private import private_dir, private_file
+
 # name -> (loader, target column, what it is)
 SAMPLES = {
     "breast_cancer": (datasets.load_breast_cancer, "target", "569 tumours, 30 features, malignant (0) or benign (1)"),
@@ -21,12 +23,11 @@ def write_sample(name: str, directory: Path, fmt: str = "csv") -> Path:
     loader, _target, _about = SAMPLES[name]
     frame = loader(as_frame=True).frame
     frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.{fmt}"
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"unknown format {fmt!r}; choose csv or parquet")
+    path = private_file(private_dir(directory) / f"{name}.{fmt}")
     if fmt == "csv":
         frame.to_csv(path, index=False)
-    elif fmt == "parquet":
-        frame.to_parquet(path, index=False)
     else:
-        raise ValueError(f"unknown format {fmt!r}; choose csv or parquet")
+        frame.to_parquet(path, index=False)
     return path

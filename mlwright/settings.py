@@ -8,6 +8,7 @@ run does is in its workflow input, so two runs on one deployment can differ.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class Settings(BaseSettings):
@@ -99,6 +102,21 @@ class Settings(BaseSettings):
         "process fail ('step' alone: every execution). Refused in production.",
     )
 
+    # --- The input boundary: what a run's `dataset` may read (README, "Trust model") ---
+    data_roots: dict[str, Path] | None = Field(
+        None, description="Directories runs may read files from, by name (dataset.source + dataset.path), as "
+        "JSON; default {\"local\": \"<home>/data\"}. A root may not contain mlwright's own state.",
+    )
+    data_connections: dict[str, str] = Field(
+        default_factory=dict, description="Databases runs may query, by name (dataset.source + dataset.query): "
+        "SQLAlchemy URLs (sqlite or postgresql), as JSON. Queried read-only, one SELECT at a time; give them a "
+        "read-only role too.",
+    )
+    dataset_raw_uris: bool | None = Field(
+        None, description="Whether dataset.uri may name a file or sqlite:/// database directly (still confined "
+        "to the data roots); default true outside production.",
+    )
+
     otlp_endpoint: str | None = Field(None, description="OTLP gRPC endpoint for traces; none = no export.")
     log_level: str = Field("INFO", description="Python log level of mlwright processes.")
 
@@ -151,6 +169,43 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected 'step' or 'step:N', got {value!r}")
         return value
 
+    @field_validator("data_roots", "data_connections")
+    @classmethod
+    def _source_names(cls, value: dict | None) -> dict | None:
+        for name in value or {}:
+            if not DATA_SOURCE_NAME.match(name):
+                raise ValueError(f"data source name {name!r} must match {DATA_SOURCE_NAME.pattern}")
+        return value
+
+    @field_validator("data_connections")
+    @classmethod
+    def _read_only_backends(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            try:
+                backend = make_url(url).get_backend_name()
+            except ArgumentError as e:
+                raise ValueError(f"data connection {name!r} is not a SQLAlchemy URL") from e
+            if backend not in READ_ONLY_BACKENDS:
+                # Only backends on which mlwright can enforce a read-only session are accepted.
+                raise ValueError(f"data connection {name!r}: backend {backend!r} is not one of "
+                                 f"{sorted(READ_ONLY_BACKENDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _data_sources_exclude_own_state(self) -> Settings:
+        overlap = set(self.data_roots or {}) & set(self.data_connections)
+        if overlap:
+            raise ValueError(f"{sorted(overlap)} named both a data root and a data connection")
+        state = self.protected_paths
+        for name, root in self.resolved_data_roots.items():
+            inside = [p for p in state if p.is_relative_to(root)]
+            if inside:
+                raise ValueError(f"data root {name!r} ({root}) contains mlwright's own state ({inside[0]})")
+        for name, url in self.data_connections.items():
+            if _same_database(url, self.resolved_database_url):
+                raise ValueError(f"data connection {name!r} is mlwright's own store database")
+        return self
+
     @model_validator(mode="after")
     def _routes_follow_the_inbox(self) -> Settings:
         # Derived, not a fixed port: a second stack on other ports must page its own inbox.
@@ -188,6 +243,25 @@ class Settings(BaseSettings):
         return self.care_database_url or f"sqlite:///{(self.home / 'care.db').resolve()}"
 
     @property
+    def resolved_data_roots(self) -> dict[str, Path]:
+        roots = self.data_roots if self.data_roots is not None else {"local": self.home / "data"}
+        return {name: Path(root).resolve() for name, root in roots.items()}
+
+    @property
+    def allows_raw_dataset_uris(self) -> bool:
+        return self.dataset_raw_uris if self.dataset_raw_uris is not None else self.environment != "production"
+
+    @property
+    def protected_paths(self) -> list[Path]:
+        """mlwright's own state: never readable as a run's data, whatever the data roots say."""
+        paths = [self.home.resolve(), self.resolved_artifact_root, self.resolved_sources_root]
+        for url in (self.resolved_database_url, self.resolved_care_database_url):
+            database = _sqlite_file(url)
+            if database is not None:
+                paths.append(database)
+        return paths
+
+    @property
     def temporal_port(self) -> int:
         return int(self.temporal_address.rpartition(":")[2])
 
@@ -202,6 +276,27 @@ class Settings(BaseSettings):
     def runs_url(self, query: str) -> str:
         """The Web UI's workflow list filtered by a visibility query."""
         return f"{self.ui_url}/namespaces/{self.temporal_namespace}/workflows?query={quote(query)}"
+
+
+READ_ONLY_BACKENDS = frozenset({"sqlite", "postgresql"})
+DATA_SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def _same_database(a: str, b: str) -> bool:
+    first, second = make_url(a), make_url(b)
+    if first.get_backend_name() != second.get_backend_name():
+        return False
+    if first.get_backend_name() == "sqlite":
+        return _sqlite_file(a) is not None and _sqlite_file(a) == _sqlite_file(b)
+    return (first.host or "localhost", first.port, first.database) == (second.host or "localhost", second.port,
+                                                                      second.database)
 
 
 @lru_cache(maxsize=1)

@@ -89,10 +89,11 @@ async def running_workers(client: Client, settings: Settings, deps: ActivityDeps
 
 
 @pytest.fixture
-def breast_cancer_csv(tmp_path: Path) -> Path:
-    return write_sample("breast_cancer", tmp_path / "data")
+def breast_cancer_csv(settings: Settings) -> Path:
+    # Under the default data root (<home>/data): runs may read only inside a data root.
+    return write_sample("breast_cancer", settings.resolved_data_roots["local"])
 
 
 @pytest.fixture
-def diabetes_parquet(tmp_path: Path) -> Path:
-    return write_sample("diabetes", tmp_path / "data", fmt="parquet")
+def diabetes_parquet(settings: Settings) -> Path:
+    return write_sample("diabetes", settings.resolved_data_roots["local"], fmt="parquet")

@@ -6,7 +6,6 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -34,19 +33,46 @@ async def run_step(step: Step[InT, OutT], arg: InT, queues: QueueSet, summary: s
     )
 
 
-def parse_input(raw: RawValue, model: type[ModelT], workflow_type: str) -> ModelT:
-    """Validate the run's input, failing the run (not retrying the task) when it is invalid.
+def parse_input(raw: tuple[object, ...], model: type[ModelT], workflow_type: str) -> ModelT:
+    """The run's one input, validated; any problem fails the run (not its workflow task), named.
 
-    Were the run method typed with the model, a payload that does not validate would fail every
-    workflow task and leave the run Running forever; here it fails at once, naming the field.
+    The run method takes ``*raw`` so that the SDK hands it whatever the start carried: no input,
+    several, or a payload that is not JSON (``--input-meta encoding=binary/plain`` arrives as bytes).
+    Were it typed with the model, each of those would fail every workflow task and leave the run
+    Running forever; here each fails the run at once with a message a CLI user can act on.
     """
     try:
-        return workflow.payload_converter().from_payload(raw.payload, model)
+        return model.model_validate(_single_json_object(raw))
+    except ApplicationError:
+        raise
     except ValueError as e:  # pydantic.ValidationError is a ValueError
         detail = describe_validation_error(e) if hasattr(e, "errors") else str(e)
-        raise ApplicationError(
-            f"invalid {workflow_type} input: {detail}", type=ErrorType.INVALID_INPUT, non_retryable=True
-        ) from e
+        raise _invalid(workflow_type, detail) from e
+    except Exception as e:  # noqa: BLE001 - any other error validating input is the input's fault
+        raise _invalid(workflow_type, f"{type(e).__name__}: {e}") from e
+
+
+def _single_json_object(raw: tuple[object, ...]) -> dict:
+    if len(raw) != 1:
+        got = "no input" if not raw else f"{len(raw)} inputs"
+        raise ValueError(f"expected exactly one JSON object (--input '{{...}}'), got {got}")
+    (value,) = raw
+    if isinstance(value, bytes | bytearray):
+        raise ValueError("the input is not JSON (it arrived with encoding binary/plain); "
+                         "drop --input-meta and pass a JSON object")
+    if not isinstance(value, dict):
+        raise ValueError(f"the input must be a JSON object, got a JSON {_json_kind(value)}")
+    return value
+
+
+def _json_kind(value: object) -> str:
+    kinds = {list: "array", str: "string", bool: "boolean", int: "number", float: "number", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _invalid(workflow_type: str, detail: str) -> ApplicationError:
+    return ApplicationError(f"invalid {workflow_type} input: {detail}", type=ErrorType.INVALID_INPUT,
+                            non_retryable=True)
 
 
 def queues_for_this_run() -> QueueSet:

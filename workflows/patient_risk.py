@@ -17,7 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
@@ -70,7 +69,7 @@ class PatientRiskPipeline:
         self._run_date = ""
 
     @workflow.run
-    async def run(self, raw: RawValue) -> c.PatientRiskResult:
+    async def run(self, *raw: object) -> c.PatientRiskResult:
         """Input: PatientRiskInput as JSON (only run_date is required)."""
         try:
             return await self._pipeline(raw)
@@ -79,7 +78,7 @@ class PatientRiskPipeline:
                               step=self._current_step())
             raise
 
-    async def _pipeline(self, raw: RawValue) -> c.PatientRiskResult:
+    async def _pipeline(self, raw: tuple[object, ...]) -> c.PatientRiskResult:
         inp = parse_input(raw, c.PatientRiskInput, "PatientRiskPipeline")
         self._visible.start("PatientRiskPipeline", run_date=inp.run_date)
         info = workflow.info()

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -53,7 +52,7 @@ class TrainingPipeline:
         self._visible = RunAttributes()
 
     @workflow.run
-    async def run(self, raw: RawValue) -> TrainingResult:
+    async def run(self, *raw: object) -> TrainingResult:
         """Input: TrainingInput as JSON. Result: TrainingResult."""
         try:
             return await self._pipeline(raw)
@@ -61,7 +60,7 @@ class TrainingPipeline:
             self._visible.set(state="failed", step=self._step)
             raise
 
-    async def _pipeline(self, raw: RawValue) -> TrainingResult:
+    async def _pipeline(self, raw: tuple[object, ...]) -> TrainingResult:
         inp = parse_input(raw, TrainingInput, "TrainingPipeline")
         self._visible.start("TrainingPipeline", model=inp.model_name)
         self._inp = inp

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from mlwright.contracts.common import Contract, Duration, ModelName
+from mlwright.contracts.dataset import DatasetSpec
 
 Task = Literal["classification", "regression"]
 Decision = Literal["promoted", "rejected", "not_improved", "rolled_back", "failed_integration"]
@@ -27,24 +28,6 @@ METRIC_DIRECTIONS: dict[str, dict[str, int]] = {
     "regression": {"r2": 1, "rmse": -1, "mae": -1},
 }
 DEFAULT_METRIC: dict[str, str] = {"classification": "f1", "regression": "r2"}
-
-
-class DatasetSpec(Contract):
-    uri: str = Field(
-        min_length=1,
-        description="CSV or Parquet path or file:// URI, or a SQLAlchemy URL (then `query` is required).",
-    )
-    target: str = Field(min_length=1, description="Column to predict.")
-    query: str | None = Field(None, description="SQL query, only with a database URL.")
-
-    @model_validator(mode="after")
-    def _query_goes_with_sql(self) -> DatasetSpec:
-        is_sql = "://" in self.uri and not self.uri.startswith("file://")
-        if is_sql and not self.query:
-            raise ValueError("dataset.query is required when dataset.uri is a database URL")
-        if not is_sql and self.query:
-            raise ValueError("dataset.query only applies when dataset.uri is a database URL")
-        return self
 
 
 class EstimatorSpec(Contract):
@@ -98,7 +81,8 @@ class PromotionPolicy(Contract):
 
 
 class TrainingInput(Contract):
-    """Input of TrainingPipeline. Only model_name, dataset.uri and dataset.target are required."""
+    """Input of TrainingPipeline. Only model_name, the dataset (source + path/query, or uri) and its target are
+    required."""
 
     model_name: ModelName
     dataset: DatasetSpec

@@ -64,7 +64,7 @@ def prediction_checks(model: Pipeline, frame: pd.DataFrame, target: str, task: s
         checks["predictions_finite"] = (finite, "no NaN or inf" if finite else "NaN or inf predicted")
         return checks
     unknown = set(predicted.tolist()) - set(model.classes_.tolist())
-    checks["labels_known"] = (not unknown, f"unknown labels {sorted(unknown)}" if unknown else "all known")
+    checks["labels_known"] = (not unknown, f"{len(unknown)} unknown labels" if unknown else "all known")
     if hasattr(model, "predict_proba"):
         proba = model.predict_proba(X)
         valid = bool(((proba >= 0) & (proba <= 1)).all() and np.allclose(proba.sum(axis=1), 1.0))

@@ -30,11 +30,14 @@ def _target_checks(y: pd.Series, target: str, task: str | None, spec: QualitySpe
     checks = [QualityCheck(name="target_not_constant", column=target, passed=distinct > 1, value=distinct,
                            threshold=2, detail="" if distinct > 1 else "the target has a single value")]
     if distinct > 1 and (task or infer_task(y)) == "classification":
-        shares = y.value_counts(normalize=True)
-        rarest = float(shares.min())
+        counts = y.value_counts()
+        rarest = float(counts.min() / len(y))
+        # Counts only, never the class itself: a bad target (say a patient id) would put patient
+        # data into the workflow history, the stored report and the page.
         checks.append(QualityCheck(
             name="class_balance", column=target, passed=rarest >= spec.min_class_ratio, value=round(rarest, 6),
-            threshold=spec.min_class_ratio, detail=f"rarest class {shares.idxmin()!r}",
+            threshold=spec.min_class_ratio,
+            detail=f"{len(counts)} classes; the rarest holds {int(counts.min())} of {len(y)} rows",
         ))
     return checks
 

@@ -22,6 +22,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mlwright.contracts.training import ESTIMATOR_TASKS
 from mlwright.errors import InvalidInput
+from mlwright.ml.redact import redact
 
 _ESTIMATORS: dict[tuple[str, str], type[BaseEstimator]] = {
     ("logistic_regression", "classification"): LogisticRegression,
@@ -81,8 +82,8 @@ def fit(
         report("fit")
         pipeline.fit(X, y)
     except ValueError as e:
-        # scikit-learn reports bad parameter values only at fit time.
-        raise InvalidInput("estimator.params", str(e)) from e
+        # scikit-learn reports bad parameter values only at fit time; its data errors quote cell values.
+        raise InvalidInput("estimator.params", redact(str(e))) from e
     report("done")
     return pipeline
 

@@ -52,7 +52,7 @@ async def train_models(client: Client, settings: Settings, patients: int, seed: 
     history = synthetic.generate(patients, seed + 1_000_003, run_date)
     table = feature_frame(history, run_date)
     outcomes = history.outcomes.set_index("patient_id")
-    data_dir = settings.home.resolve() / "training"
+    data_dir = settings.home.resolve() / "data" / "training"  # inside the default data root
     data_dir.mkdir(parents=True, exist_ok=True)
     queues = queues or QueueSet(settings.task_queue_prefix)
     results: dict[str, TrainingResult] = {}

@@ -69,7 +69,7 @@ def _fresh(report: Report, dates: pd.Series, run_date: date, max_staleness_days:
     latest = pd.to_datetime(dates, errors="coerce").max()
     stale = (pd.Timestamp(run_date) - latest).days if pd.notna(latest) else 10**6
     report.check("freshness", stale <= max_staleness_days, column, value=stale, threshold=max_staleness_days,
-                 detail=f"newest record {latest.date() if pd.notna(latest) else 'none'} for run date {run_date}")
+                 detail=f"newest record {stale} days before the run date" if pd.notna(latest) else "no dated records")
 
 
 def _invalid_share(report: Report, dropped: int, total: int, limit: float, column: str) -> None:

@@ -18,19 +18,21 @@ import pandas as pd
 
 from mlwright.contracts.refs import ArtifactRef, DatasetRef
 from mlwright.errors import ArtifactIntegrityError
+from mlwright.private import DIR_MODE, private_dir
 
 
 class ArtifactStore:
     def __init__(self, root: Path) -> None:
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(Path(root).resolve())
+        os.chmod(self.root, DIR_MODE)  # the store's own directory, even if an older version made it 0755
 
     def put_bytes(self, data: bytes, suffix: str = "") -> ArtifactRef:
         digest = hashlib.sha256(data).hexdigest()
         path = self._path(digest, suffix)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             # Write then rename, so a crash mid-write never leaves a truncated object under its hash.
+            # NamedTemporaryFile creates the file 0600, and the rename keeps the mode.
             with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
                 tmp.write(data)
             os.replace(tmp.name, path)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
+from mlwright.private import private_file
 from mlwright.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
@@ -19,7 +20,8 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         in_memory = url in {"sqlite://", "sqlite:///:memory:"}
         if not in_memory:
-            Path(make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
+            # Created owner-only before SQLite opens it; SQLite gives its -wal/-shm files the same mode.
+            private_file(Path(make_url(url).database))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

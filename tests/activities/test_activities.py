@@ -43,16 +43,25 @@ def prepared(env, deps, breast_cancer_csv):
     return data, fs, split
 
 
-def test_extract_is_content_addressed_and_reads_sql(env, deps, tmp_path, breast_cancer_csv):
+def test_extract_is_content_addressed_and_reads_sql(env, deps, breast_cancer_csv):
     extract = DatasetActivities(deps).extract_dataset
     spec = c.ExtractInput(dataset=DatasetSpec(uri=str(breast_cancer_csv), target="target"))
     first, again = env.run(extract, spec), env.run(extract, spec)
     assert first == again and first.rows == 569
-    with sqlite3.connect(tmp_path / "src.db") as conn:
+    with sqlite3.connect(breast_cancer_csv.parent / "src.db") as conn:
         pd.read_csv(breast_cancer_csv).to_sql("t", conn, index=False)
     from_sql = env.run(extract, c.ExtractInput(dataset=DatasetSpec(
-        uri=f"sqlite:///{tmp_path / 'src.db'}", target="target", query="select * from t")))
+        source="local", path="src.db", target="target", query="select * from t")))
     assert from_sql.rows == 569 and from_sql.columns == first.columns
+
+
+def test_extract_outside_the_data_roots_is_refused_naming_the_field(env, deps, settings):
+    with pytest.raises(ApplicationError) as caught:
+        env.run(DatasetActivities(deps).extract_dataset,
+                c.ExtractInput(dataset=DatasetSpec(uri=settings.resolved_database_url, target="t",
+                                                   query="select * from modelversion")))
+    assert caught.value.type == "InvalidInput" and caught.value.non_retryable
+    assert caught.value.message.startswith("dataset.uri: ") and "outside the data roots" in caught.value.message
 
 
 def test_missing_target_column_is_non_retryable_and_named(env, deps, breast_cancer_csv):

@@ -36,7 +36,7 @@ async def _until_awaiting(handle) -> None:
 
 async def record(version: str) -> None:
     home = Path(tempfile.mkdtemp())
-    csv = write_sample("breast_cancer", home / "data")
+    csv = write_sample("breast_cancer", home / "state" / "data")  # the default data root
     settings = Settings(environment="test", home=home / "state", task_queue_prefix=f"rec{uuid.uuid4().hex[:6]}-",
                         graceful_shutdown_s=0)
     body = {"model_name": "bc", "dataset": {"uri": str(csv), "target": "target"},

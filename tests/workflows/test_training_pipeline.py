@@ -105,7 +105,7 @@ async def test_regression_on_parquet_infers_task(dev_env, settings, deps, diabet
 @pytest.mark.parametrize(
     ("overrides", "error_type", "fragment"),
     [
-        ({"dataset": {"uri": "/nonexistent/x.csv", "target": "target"}}, "DatasetNotFound", "no file at"),
+        ({"dataset": {"uri": "/nonexistent/x.csv", "target": "target"}}, "InvalidInput", "outside the data roots"),
         ({"dataset": {"uri": "BC", "target": "nope"}}, "InvalidInput", "dataset.target: column 'nope'"),
         ({"estimator": {"name": "logistic_regression", "params": {"bogus": 1}}}, "InvalidInput",
          "estimator.params"),

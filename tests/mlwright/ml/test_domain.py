@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
+from mlwright.contracts.dataset import DatasetSpec
 from mlwright.contracts.training import QualitySpec
 from mlwright.errors import DatasetNotFound, InvalidInput
 from mlwright.ml import data, features, metrics, quality, training
+from mlwright.ml.data_access import DataAccess
 
 
 @pytest.fixture(scope="module")
@@ -20,24 +22,29 @@ def cancer() -> pd.DataFrame:
 
 
 def test_tables_load_from_csv_parquet_and_sql(tmp_path, cancer):
+    access = DataAccess(roots={"local": tmp_path}, connections={}, raw_uris=True)
     cancer.to_csv(tmp_path / "d.csv", index=False)
     cancer.to_parquet(tmp_path / "d.parquet")
     with sqlite3.connect(tmp_path / "d.db") as conn:
         cancer.to_sql("tumours", conn, index=False)
-    for uri, query in [(str(tmp_path / "d.csv"), None), ((tmp_path / "d.parquet").as_uri(), None),
-                       (f"sqlite:///{tmp_path / 'd.db'}", "select * from tumours where target = 1")]:
-        frame = data.load_table(uri, query)
+    query = "select * from tumours where target = 1"
+    for where in [{"uri": str(tmp_path / "d.csv")}, {"uri": (tmp_path / "d.parquet").as_uri()},
+                  {"uri": f"sqlite:///{tmp_path / 'd.db'}", "query": query},
+                  {"source": "local", "path": "d.csv"}, {"source": "local", "path": "d.db", "query": query}]:
+        frame = data.load_table(DatasetSpec(target="target", **where), access)
         assert list(frame.columns) == list(cancer.columns)
     assert len(frame) == int(cancer.target.sum())
 
 
 def test_load_errors_name_the_field(tmp_path):
+    access = DataAccess(roots={"local": tmp_path}, connections={}, raw_uris=True)
     with pytest.raises(DatasetNotFound, match="no file at"):
-        data.load_table(str(tmp_path / "none.csv"))
+        data.load_table(DatasetSpec(uri=str(tmp_path / "none.csv"), target="y"), access)
     with pytest.raises(InvalidInput, match="dataset.uri: 'x.json' is neither"):
-        data.load_table("x.json")
+        data.load_table(DatasetSpec(uri=str(tmp_path / "x.json"), target="y"), access)
+    sqlite3.connect(tmp_path / "e.db").close()
     with pytest.raises(InvalidInput, match="dataset.query: no such table"):
-        data.load_table(f"sqlite:///{tmp_path / 'e.db'}", "select * from missing")
+        data.load_table(DatasetSpec(source="local", path="e.db", query="select * from missing", target="y"), access)
 
 
 def test_quality_gate_finds_the_failing_column(cancer):

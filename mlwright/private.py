@@ -1,0 +1,35 @@
+"""Owner-only files and directories for everything mlwright writes.
+
+The store, the artifacts, the care and FHIR databases, the alert log and the logs all hold patient
+data or its derivatives, so they are created 0600 (files) and 0700 (directories), never left to
+the process umask (usually 0022, world-readable).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PRIVATE_UMASK = 0o077  # processes that create many files (the dev stack and its children) use this
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and its missing parents owner-only; directories that already exist are left as they are
+    (a parent may be the user's own project directory)."""
+    for directory in reversed([p for p in (path, *path.parents) if not p.exists()]):
+        try:
+            directory.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue  # another process created it first, with the same mode
+        os.chmod(directory, DIR_MODE)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty if it is missing, and make it owner-only either way."""
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
+    os.chmod(path, FILE_MODE)
+    return path

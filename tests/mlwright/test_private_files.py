@@ -1,0 +1,81 @@
+"""What mlwright writes is owner-only: 0600 files, 0700 directories (issue 6, item 8).
+
+The tests run under umask 0022 (a fixture sets it), so a mode that comes out private is mlwright's doing.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from mlwright.private import private_dir
+from mlwright.sample_data import write_sample
+from mlwright.store.artifacts import ArtifactStore
+from mlwright.store.db import make_engine
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture(autouse=True)
+def permissive_umask():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_store_database_and_its_wal_are_owner_only(tmp_path):
+    db = tmp_path / "state" / "sub" / "mlwright.db"
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:  # a write in WAL mode creates -wal and -shm
+        conn.exec_driver_sql("CREATE TABLE t (x int)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        created = sorted(p.name for p in db.parent.iterdir())
+        modes = {p.name: mode(p) for p in db.parent.iterdir()}
+    engine.dispose()
+    assert created == ["mlwright.db", "mlwright.db-shm", "mlwright.db-wal"]
+    assert set(modes.values()) == {0o600}, modes
+    assert (mode(tmp_path / "state"), mode(db.parent)) == (0o700, 0o700)
+
+
+def test_an_existing_world_readable_database_is_tightened(tmp_path):
+    db = tmp_path / "care.db"
+    db.touch(mode=0o644)
+    make_engine(f"sqlite:///{db}").dispose()
+    assert mode(db) == 0o600
+
+
+def test_artifacts_are_owner_only(tmp_path):
+    store = ArtifactStore(tmp_path / "home" / "artifacts")
+    ref = store.put_bytes(b"model bytes", ".pkl")
+    stored = Path(ref.uri.removeprefix("file://"))
+    assert mode(stored) == 0o600
+    for directory in (stored.parent, stored.parent.parent, tmp_path / "home" / "artifacts", tmp_path / "home"):
+        assert mode(directory) == 0o700, directory
+
+
+def test_sample_data_is_owner_only(tmp_path):
+    path = write_sample("wine", tmp_path / "data")
+    assert (mode(path), mode(path.parent)) == (0o600, 0o700)
+
+
+def test_existing_parent_directories_are_left_alone(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    private_dir(shared / "mine")
+    assert (mode(shared), mode(shared / "mine")) == (0o755, 0o700)
+
+
+def test_sqlalchemy_url_with_relative_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    engine = make_engine("sqlite:///rel/x.db")
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text("select 1"))
+    engine.dispose()
+    assert (mode(tmp_path / "rel" / "x.db"), mode(tmp_path / "rel")) == (0o600, 0o700)
