@@ -14,11 +14,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from mlwright.private import PRIVATE_UMASK
 from mlwright.settings import Settings, get_settings
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    os.umask(PRIVATE_UMASK)  # state, logs, sources and datasets may hold patient data: owner-only
     code = 0
     try:
         args.handler(args, get_settings())

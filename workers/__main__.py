@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 
 from mlwright.cli import exit_now
+from mlwright.private import PRIVATE_UMASK
 from mlwright.queues import Resource
 from mlwright.settings import get_settings
 from workers.serve import serve
@@ -15,6 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
     parser.add_argument("queues", nargs="+", choices=[r.value for r in Resource], help="resource classes to serve")
     args = parser.parse_args(argv)
+    os.umask(PRIVATE_UMASK)  # whatever a step writes locally may hold patient data
     asyncio.run(serve([Resource(q) for q in args.queues], get_settings()))
     exit_now(0)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from urllib.parse import urlparse
 
+from mlwright.private import PRIVATE_UMASK
 from mlwright.services import alert_inbox, fhir, pharmacy
 from mlwright.settings import get_settings
 from mlwright.telemetry import setup_logging
@@ -15,6 +17,7 @@ log = logging.getLogger("mlwright.services")
 
 
 def main() -> None:
+    os.umask(PRIVATE_UMASK)  # the FHIR database and the alert log hold patient data
     settings = get_settings()
     setup_logging(settings)
     home = settings.home.resolve()

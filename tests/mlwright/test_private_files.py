@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,17 @@ def test_sqlalchemy_url_with_relative_path(tmp_path, monkeypatch):
         conn.execute(sqlalchemy.text("select 1"))
     engine.dispose()
     assert (mode(tmp_path / "rel" / "x.db"), mode(tmp_path / "rel")) == (0o600, 0o700)
+
+
+def test_the_cli_makes_what_it_writes_owner_only(tmp_path):
+    """`mlwright` sets a private umask first (as `python -m workers` and `python -m mlwright.services` do),
+    so files it creates without naming a mode (seeded sources, logs, the pid file) stay owner-only."""
+    home = tmp_path / "home"
+    out = subprocess.run([sys.executable, "-m", "mlwright.cli", "sources", "seed", "--patients", "60",
+                          "--run-date", "2026-11-27"], env={**os.environ, "MLWRIGHT_HOME": str(home)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    written = [p for p in home.rglob("*")]
+    assert len([p for p in written if p.is_file()]) >= 4
+    exposed = {str(p.relative_to(home)): oct(mode(p)) for p in written if mode(p) & 0o077}
+    assert exposed == {}, f"readable by others: {exposed}"
