@@ -15,8 +15,9 @@ from mlwright.store.db import open_store
 class ActivityDeps:
     artifacts: ArtifactStore
     engine: Engine
+    settings: Settings
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ActivityDeps:
         return cls(artifacts=ArtifactStore(settings.resolved_artifact_root),
-                   engine=open_store(settings.resolved_database_url))
+                   engine=open_store(settings.resolved_database_url), settings=settings)

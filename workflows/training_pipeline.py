@@ -1,26 +1,36 @@
 """TrainingPipeline: extract → validate → features → split → train → evaluate → compare → register →
 staging → integration tests → approval → canary → watch → promote or roll back.
 
-A model reaches production only after a person approves it (Update ``approve``) and its canary
-holds up against production on the same rows. Without a decision within
+A model reaches production only after a person approves it (``approve`` as an Update or a
+Signal) and its canary holds up against production on the same rows. Without a decision within
 ``promotion.approval_timeout`` the candidate is rejected.
+
+From the comparison with production to the end, a run holds its model's promotion slot
+(mlwright/store/promotion.py): runs of one model never move each other's stages, and a run waits
+(durably, visible in ``status``) while another holds the slot.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from mlwright.contracts import training_steps as c
+    from mlwright.contracts.common import describe_validation_error
     from mlwright.contracts.refs import DatasetRef
     from mlwright.contracts.training import (
         DEFAULT_METRIC,
         ApprovalDecision,
         Decision,
+        RefusedDecision,
         TrainingInput,
         TrainingResult,
         TrainingStatus,
@@ -34,6 +44,15 @@ with workflow.unsafe.imports_passed_through():
 from workflows._steps import parse_input, queues_for_this_run, run_step
 
 PIPELINE_ACTOR = "TrainingPipeline"
+# Runs started before these changes take the old path on replay (tests/replay/histories).
+INPUT_LIMITS_PATCH = "check-training-input-limits"
+PROMOTION_SLOT_PATCH = "promotion-slot-per-model"
+SLOT_RELEASED_SIGNAL = "promotion_slot_released"
+SLOT_PROBE_SIGNAL = "promotion_slot_probe"
+# A waiting run probes the holder after promotion_slot_poll_s, then backs off to 20 times that, so a
+# 72-hour approval wait costs a few hundred probes, not thousands of history events.
+SLOT_POLL_BACKOFF_CAP = 20
+UPDATE_REFUSED = "UpdateRefused"
 
 
 @workflow.defn(name="TrainingPipeline")
@@ -48,6 +67,10 @@ class TrainingPipeline:
         self._metric: str | None = None
         self._decision: Decision | None = None
         self._durations: dict[str, float] = {}
+        self._holds_slot = False
+        self._slot_released = False
+        self._waiting_for: str | None = None
+        self._refused: list[RefusedDecision] = []
 
     @workflow.run
     async def run(self, raw: RawValue) -> TrainingResult:
@@ -58,6 +81,13 @@ class TrainingPipeline:
         info = workflow.info()
         self._run = c.RunKey(workflow_id=info.workflow_id, run_id=info.first_execution_run_id)
 
+        train_step = steps.TRAIN
+        if workflow.patched(INPUT_LIMITS_PATCH):
+            limits = await self._do("check_input", steps.CHECK_INPUT, c.InputCheck(
+                estimator=inp.estimator, task=inp.task))
+            policy = dataclasses.replace(train_step.policy,
+                                         start_to_close=min(train_step.policy.start_to_close, limits.max_fit))
+            train_step = dataclasses.replace(train_step, policy=policy)
         data = await self._do("extract", steps.EXTRACT, c.ExtractInput(dataset=inp.dataset))
         await self._do("validate_quality", steps.VALIDATE, c.QualityInput(
             run=self._run, data=data, target=inp.dataset.target, task=inp.task, quality=inp.quality))
@@ -65,12 +95,24 @@ class TrainingPipeline:
             data=data, target=inp.dataset.target, task=inp.task))
         self._metric = self._check_inferred_task(fs.task)
         split = await self._do("split", steps.SPLIT, c.SplitInput(features=fs, split=inp.split))
-        model = await self._do("train", steps.TRAIN, c.TrainInput(
+        model = await self._do("train", train_step, c.TrainInput(
             features=fs, train=split.train, estimator=inp.estimator, seed=inp.split.seed),
             summary=f"Train {inp.estimator.name} on {split.train.rows} rows")
         metrics = await self._do("evaluate", steps.EVALUATE, c.EvaluateInput(
             model=model.artifact, test=split.test, target=fs.target, task=fs.task))
         self._candidate_metrics = metrics.values
+        if not workflow.patched(PROMOTION_SLOT_PATCH):
+            return await self._compare_and_promote(model, metrics, split, fs)
+        try:
+            await self._acquire_promotion_slot()
+            return await self._compare_and_promote(model, metrics, split, fs)
+        finally:
+            # Whatever ended the run here (decision, failure, cancellation), its claim goes.
+            await self._release_promotion_slot()
+
+    async def _compare_and_promote(self, model: c.TrainedModel, metrics: c.Metrics, split: c.SplitOutput,
+                                   fs: c.FeatureSet) -> TrainingResult:
+        inp = self._inp
         self._comparison = await self._do("compare_with_production", steps.COMPARE, c.CompareInput(
             model_name=inp.model_name, candidate=metrics, test=split.test, target=fs.target, task=fs.task,
             metric=self._metric, min_improvement=inp.promotion.min_improvement))
@@ -105,8 +147,8 @@ class TrainingPipeline:
         await workflow.sleep(promotion.canary_duration, summary="canary observation window")
         self._durations["canary_window"] = (workflow.now() - started).total_seconds()
         health = await self._do("evaluate_canary", steps.WATCH_CANARY, c.CanaryInput(
-            model_name=self._inp.model_name, test=test, target=fs.target, task=fs.task, metric=self._metric,
-            max_regression=promotion.canary_max_regression))
+            model_name=self._inp.model_name, version=self._candidate.version, test=test, target=fs.target,
+            task=fs.task, metric=self._metric, max_regression=promotion.canary_max_regression))
         if health.healthy:
             await self._set_stage("promote", "production", decision.approver, f"canary healthy: {health.detail}")
             await self._retire_canary("end_canary", "promoted")
@@ -128,31 +170,81 @@ class TrainingPipeline:
         self._durations["await_approval"] = (workflow.now() - started).total_seconds()
         return self._approval
 
-    @workflow.update
-    def approve(self, decision: ApprovalDecision) -> TrainingStatus:
-        """Approve the candidate for a canary in production."""
+    @workflow.update(name="approve")
+    def approve(self, decision: ApprovalDecision | None = None) -> TrainingStatus:
+        """Approve the candidate for a canary in production; replies with the status after the decision."""
         self._approval, self._awaiting_approval = (True, decision), False
         return self.status()
 
-    @workflow.update
-    def reject(self, decision: ApprovalDecision) -> TrainingStatus:
+    @workflow.update(name="reject")
+    def reject(self, decision: ApprovalDecision | None = None) -> TrainingStatus:
         """Reject the candidate; it is archived."""
         self._approval, self._awaiting_approval = (False, decision), False
         return self.status()
 
     @approve.validator
-    def _validate_approve(self, decision: ApprovalDecision) -> None:
-        self._validate_decision(decision)
+    def _validate_approve(self, decision: ApprovalDecision | None = None) -> None:
+        self._refuse_update("approve", decision)
 
     @reject.validator
-    def _validate_reject(self, decision: ApprovalDecision) -> None:
-        self._validate_decision(decision)
+    def _validate_reject(self, decision: ApprovalDecision | None = None) -> None:
+        self._refuse_update("reject", decision)
 
-    def _validate_decision(self, decision: ApprovalDecision) -> None:
-        if not self._awaiting_approval or self._approval is not None:
-            raise ValueError(f"not awaiting approval: the run is at step {self._step!r}")
+    # A Signal and an Update may share a name (the SDK and the server keep them apart), so
+    # `temporal workflow signal --name approve` does what the same --name does as an Update.
+    @workflow.signal(name="approve")
+    def approve_signal(self, decision: Any = None) -> None:
+        """Approve, for tools that only send signals. A refusal cannot reach the sender: see `status`."""
+        self._apply_signal("approve", decision)
+
+    @workflow.signal(name="reject")
+    def reject_signal(self, decision: Any = None) -> None:
+        """Reject, for tools that only send signals. A refusal cannot reach the sender: see `status`."""
+        self._apply_signal("reject", decision)
+
+    def _refuse_update(self, action: str, decision: ApprovalDecision | None) -> None:
+        refusal = self._refusal(action, decision)
+        if refusal is not None:
+            # Non-retryable: sending the same update again cannot succeed; the caller must act.
+            raise ApplicationError(refusal, type=UPDATE_REFUSED, non_retryable=True)
+
+    def _refusal(self, action: str, decision: ApprovalDecision | None) -> str | None:
+        if decision is None:
+            return f'{action} needs input: {{"approver": "<who decides>", "reason": "<why>"}}'
+        if not self._awaiting_approval and self._approval is None:
+            return f"not awaiting approval: the run is at step {self._step!r}"
+        if self._approval is not None:
+            approved, earlier = self._approval
+            verb = "approved" if approved else "rejected"
+            if self._step == "await_approval":
+                return f"already decided: {verb} by {earlier.approver}"
+            return f"not awaiting approval: the run is at step {self._step!r}"
         if not decision.approver.strip():
-            raise ValueError("approver must not be empty")
+            return "approver must not be empty"
+        return None
+
+    def _apply_signal(self, action: str, raw: Any) -> None:
+        approver = raw.get("approver") if isinstance(raw, dict) else None
+        try:
+            decision = None if raw is None else ApprovalDecision.model_validate(raw)
+            refusal = self._refusal(action, decision)
+        except ValidationError as e:
+            refusal = f"invalid {action} input: {describe_validation_error(e)}"
+        if refusal is None:
+            self._approval, self._awaiting_approval = (action == "approve", decision), False
+            return
+        self._refused.append(RefusedDecision(action=action, approver=approver if isinstance(approver, str) else None,
+                                             refusal=refusal, at=workflow.now()))
+        workflow.logger.warning("refused %s signal: %s", action, refusal)
+
+    @workflow.signal(name=SLOT_RELEASED_SIGNAL)
+    def promotion_slot_released(self) -> None:
+        """Sent by the run that held this model's promotion slot as it lets go: the slot is ours now."""
+        self._slot_released = True
+
+    @workflow.signal(name=SLOT_PROBE_SIGNAL)
+    def promotion_slot_probe(self) -> None:
+        """Sent by a run waiting for the slot: delivery alone proves this run still runs."""
 
     @workflow.query
     def status(self) -> TrainingStatus:
@@ -164,7 +256,53 @@ class TrainingPipeline:
             candidate_metrics=self._candidate_metrics,
             production_version=comparison.production_version if comparison else None,
             production_metrics=comparison.production_metrics if comparison else {},
-            metric=self._metric, decision=self._decision)
+            metric=self._metric, decision=self._decision, waiting_for=self._waiting_for,
+            refused=list(self._refused))
+
+    async def _acquire_promotion_slot(self) -> None:
+        model_name = self._inp.model_name
+        state = await self._do("acquire_promotion_slot", steps.ACQUIRE_SLOT,
+                               c.SlotRequest(run=self._run, model_name=model_name))
+        started, polls = workflow.now(), 0
+        while not state.held:
+            holder = state.holder
+            self._step = "await_promotion_slot"
+            self._waiting_for = (f"promotion slot of {model_name} held by {holder.workflow_id} "
+                                 f"({state.ahead} run(s) ahead)")
+            self._slot_released = False
+            wait = timedelta(seconds=state.poll_s * min(2 ** min(polls, 8), SLOT_POLL_BACKOFF_CAP))
+            stale = None
+            try:
+                await workflow.wait_condition(lambda: self._slot_released, timeout=wait,
+                                              timeout_summary="check that the slot holder still runs")
+            except TimeoutError:
+                polls += 1
+                stale = None if await self._still_running(holder) else holder
+            state = await self._do("acquire_promotion_slot", steps.ACQUIRE_SLOT,
+                                   c.SlotRequest(run=self._run, model_name=model_name, stale=stale))
+        self._holds_slot, self._waiting_for = True, None
+        self._durations["await_promotion_slot"] = (workflow.now() - started).total_seconds()
+
+    async def _still_running(self, holder: c.RunKey) -> bool:
+        if holder.workflow_id == self._run.workflow_id:
+            return False  # an earlier execution of this workflow id: only one runs at a time, this one
+        try:
+            await workflow.get_external_workflow_handle(holder.workflow_id).signal(SLOT_PROBE_SIGNAL)
+        except ApplicationError:
+            return False  # the server refuses to signal a closed run
+        return True
+
+    async def _release_promotion_slot(self) -> None:
+        released = await run_step(steps.RELEASE_SLOT, c.SlotRelease(run=self._run, model_name=self._inp.model_name),
+                                  self._queues)
+        held, self._holds_slot, self._waiting_for = self._holds_slot, False, None
+        nxt = released.next_in_line
+        if nxt is None or not held:
+            return
+        try:
+            await workflow.get_external_workflow_handle(nxt.workflow_id).signal(SLOT_RELEASED_SIGNAL)
+        except ApplicationError:
+            workflow.logger.info("next run in line %s is closed; the run after it will notice", nxt.workflow_id)
 
     async def _do(self, label: str, step: Step, arg, summary: str | None = None):
         self._step = label
@@ -178,13 +316,13 @@ class TrainingPipeline:
         share = f" ({fraction:.0%} of traffic)" if stage == "canary" else ""
         await self._do(label, steps.SET_STAGE, c.StageChange(
             run=self._run, step=label, model_name=self._inp.model_name, version=version,
-            stage=stage, traffic_fraction=fraction, actor=actor, reason=reason),
+            stage=stage, traffic_fraction=fraction, actor=actor, reason=reason, require_slot=self._holds_slot),
             summary=f"{stage}: {self._inp.model_name} v{version}{share}")
 
     async def _retire_canary(self, label: str, reason: str) -> None:
         await self._do(label, steps.RETIRE_STAGE, c.RetireStage(
             run=self._run, step=label, model_name=self._inp.model_name, stage="canary", actor=PIPELINE_ACTOR,
-            reason=reason), summary=f"end canary of {self._inp.model_name}: {reason}")
+            reason=reason, require_slot=self._holds_slot), summary=f"end canary of {self._inp.model_name}: {reason}")
 
     def _check_inferred_task(self, task: str) -> str:
         try:
@@ -204,4 +342,5 @@ class TrainingPipeline:
             task=task, metric=self._metric, metrics=self._candidate_metrics,
             production_version=comparison.production_version if comparison else None,
             production_metrics=comparison.production_metrics if comparison else {},
-            decision=decision, decided_by=decided_by, reason=reason, step_durations=dict(self._durations))
+            decision=decision, decided_by=decided_by, reason=reason, step_durations=dict(self._durations),
+            refused=list(self._refused))
