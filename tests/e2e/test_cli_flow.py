@@ -56,6 +56,8 @@ async def test_start_approve_and_promote_from_the_cli(dev_env, settings, deps, b
         ('{"model_name": "x", "dataset": {"uri": "a.csv", "target": "y"}, "estimator": {"name": "svm"}}',
          "unknown estimator 'svm'"),
         ('"not an object"', "invalid TrainingPipeline input"),
+        ('{"model_name": "x", "dataset": {"uri": "a.csv", "target": "y"}, "split": {"seed": -5}}',
+         "split.seed: Input should be greater than or equal to 0"),
     ],
 )
 async def test_invalid_cli_input_fails_the_run_within_seconds(dev_env, settings, deps, body, named):
