@@ -78,7 +78,8 @@ class RegistryActivities:
         with session_scope(self.deps.engine) as session:
             nxt = promotion.release(session, model_name=inp.model_name, workflow_id=inp.run.workflow_id,
                                     run_id=inp.run.run_id)
-        return c.SlotReleased(next_in_line=c.RunKey(workflow_id=nxt.workflow_id, run_id=nxt.run_id) if nxt else None)
+        return c.SlotReleased(
+            next_in_line=c.RunKey(workflow_id=nxt.workflow_id, run_id=nxt.run_id) if nxt else None)
 
 
 def _holder(inp: c.StageChange | c.RetireStage) -> tuple[str, str] | None:

@@ -233,8 +233,9 @@ class TrainingPipeline:
         if refusal is None:
             self._approval, self._awaiting_approval = (action == "approve", decision), False
             return
-        self._refused.append(RefusedDecision(action=action, approver=approver if isinstance(approver, str) else None,
-                                             refusal=refusal, at=workflow.now()))
+        self._refused.append(RefusedDecision(
+            action=action, approver=approver if isinstance(approver, str) else None, refusal=refusal,
+            at=workflow.now()))
         workflow.logger.warning("refused %s signal: %s", action, refusal)
 
     @workflow.signal(name=SLOT_RELEASED_SIGNAL)
@@ -293,8 +294,8 @@ class TrainingPipeline:
         return True
 
     async def _release_promotion_slot(self) -> None:
-        released = await run_step(steps.RELEASE_SLOT, c.SlotRelease(run=self._run, model_name=self._inp.model_name),
-                                  self._queues)
+        release = c.SlotRelease(run=self._run, model_name=self._inp.model_name)
+        released = await run_step(steps.RELEASE_SLOT, release, self._queues)
         held, self._holds_slot, self._waiting_for = self._holds_slot, False, None
         nxt = released.next_in_line
         if nxt is None or not held:
@@ -302,7 +303,8 @@ class TrainingPipeline:
         try:
             await workflow.get_external_workflow_handle(nxt.workflow_id).signal(SLOT_RELEASED_SIGNAL)
         except ApplicationError:
-            workflow.logger.info("next run in line %s is closed; the run after it will notice", nxt.workflow_id)
+            workflow.logger.info("next run in line %s is closed; the run behind it will notice",
+                                 nxt.workflow_id)
 
     async def _do(self, label: str, step: Step, arg, summary: str | None = None):
         self._step = label
@@ -316,13 +318,15 @@ class TrainingPipeline:
         share = f" ({fraction:.0%} of traffic)" if stage == "canary" else ""
         await self._do(label, steps.SET_STAGE, c.StageChange(
             run=self._run, step=label, model_name=self._inp.model_name, version=version,
-            stage=stage, traffic_fraction=fraction, actor=actor, reason=reason, require_slot=self._holds_slot),
+            stage=stage, traffic_fraction=fraction, actor=actor, reason=reason,
+            require_slot=self._holds_slot),
             summary=f"{stage}: {self._inp.model_name} v{version}{share}")
 
     async def _retire_canary(self, label: str, reason: str) -> None:
         await self._do(label, steps.RETIRE_STAGE, c.RetireStage(
             run=self._run, step=label, model_name=self._inp.model_name, stage="canary", actor=PIPELINE_ACTOR,
-            reason=reason, require_slot=self._holds_slot), summary=f"end canary of {self._inp.model_name}: {reason}")
+            reason=reason, require_slot=self._holds_slot),
+            summary=f"end canary of {self._inp.model_name}: {reason}")
 
     def _check_inferred_task(self, task: str) -> str:
         try:

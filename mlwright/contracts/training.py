@@ -64,8 +64,10 @@ class EstimatorSpec(Contract):
 class SplitSpec(Contract):
     test_size: float = Field(0.2, gt=0, lt=1, description="Fraction of rows held out for evaluation.")
     # scikit-learn and numpy take seeds in [0, 2**32 - 1]; refused here so the split step is not blamed.
-    seed: int = Field(42, ge=0, le=2**32 - 1,
-                      description="Seed of the split and of the estimator (0 to 2**32 - 1), for reproducible runs.")
+    seed: int = Field(
+        42, ge=0, le=2**32 - 1,
+        description="Seed of the split and of the estimator (0 to 2**32 - 1), for repeatable runs.",
+    )
 
 
 class QualitySpec(Contract):
@@ -138,7 +140,7 @@ class ApprovalDecision(Contract):
 
 
 class RefusedDecision(Contract):
-    """An approve/reject Signal that was not applied: a Signal cannot be refused to its sender, so it is kept."""
+    """An approve/reject Signal that was not applied (a Signal cannot be refused to its sender)."""
 
     action: Literal["approve", "reject"]
     approver: str | None = Field(description="As sent; None when the input had no usable approver.")
@@ -160,7 +162,8 @@ class TrainingStatus(Contract):
     waiting_for: str | None = Field(
         None, description="What the run waits for, e.g. the model's promotion slot held by another run."
     )
-    refused: list[RefusedDecision] = Field(default_factory=list, description="Refused approve/reject signals.")
+    refused: list[RefusedDecision] = Field(default_factory=list,
+                                           description="Refused approve/reject signals.")
 
 
 class TrainingResult(Contract):
@@ -175,4 +178,5 @@ class TrainingResult(Contract):
     decided_by: str | None = Field(None, description="Approver, or 'timeout' / 'canary-watch'.")
     reason: str = ""
     step_durations: dict[str, float] = Field(description="Seconds per step, in the order run.")
-    refused: list[RefusedDecision] = Field(default_factory=list, description="Refused approve/reject signals.")
+    refused: list[RefusedDecision] = Field(default_factory=list,
+                                           description="Refused approve/reject signals.")

@@ -46,7 +46,7 @@ class SlotRequest(Contract):
 
     run: RunKey
     model_name: str
-    stale: RunKey | None = Field(None, description="A holder found no longer running: its claim is dropped first.")
+    stale: RunKey | None = Field(None, description="A holder found closed: its claim is dropped first.")
 
 
 class SlotState(Contract):

@@ -40,7 +40,8 @@ _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"logistic_regression": {"max_iter"
 _NAMED_PARAM = re.compile(r"^The '(\w+)' parameter of ")
 
 
-def check_params(name: str, task: str | None, params: dict[str, Any], caps: dict[str, tuple[int, str]]) -> None:
+def check_params(name: str, task: str | None, params: dict[str, Any],
+                 caps: dict[str, tuple[int, str]]) -> None:
     """Refuse, naming the parameter, what the deployment's ``caps`` (param -> limit, setting) or
     scikit-learn's constraints refuse.
 
@@ -51,7 +52,8 @@ def check_params(name: str, task: str | None, params: dict[str, Any], caps: dict
     for key, (cap, setting) in caps.items():
         value = params.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value > cap:
-            raise InvalidInput(f"estimator.params.{key}", f"{value} exceeds this deployment's limit of {cap} ({setting})")
+            raise InvalidInput(f"estimator.params.{key}",
+                               f"{value} exceeds this deployment's limit of {cap} ({setting})")
     problems: list[InvalidInput] = []
     for candidate in [task] if task else sorted(ESTIMATOR_TASKS[name]):
         try:
@@ -59,7 +61,8 @@ def check_params(name: str, task: str | None, params: dict[str, Any], caps: dict
             return
         except InvalidParameterError as e:
             named = _NAMED_PARAM.match(str(e))
-            problems.append(InvalidInput(f"estimator.params.{named[1]}" if named else "estimator.params", str(e)))
+            field = f"estimator.params.{named[1]}" if named else "estimator.params"
+            problems.append(InvalidInput(field, str(e)))
         except InvalidInput as e:
             problems.append(e)
     raise problems[0]

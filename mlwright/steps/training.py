@@ -9,7 +9,8 @@ from mlwright.queues import Resource
 from mlwright.steps import Step
 
 CHECK_INPUT = Step(
-    "check_training_input", "Check input against limits", c.InputCheck, c.InputLimits, Resource.CPU, policies.COMPUTE
+    "check_training_input", "Check input against limits", c.InputCheck, c.InputLimits, Resource.CPU,
+    policies.COMPUTE,
 )
 EXTRACT = Step("extract_dataset", "Extract dataset", c.ExtractInput, DatasetRef, Resource.IO, policies.IO_READ)
 VALIDATE = Step(
@@ -33,7 +34,8 @@ INTEGRATION = Step(
     policies.COMPUTE,
 )
 ACQUIRE_SLOT = Step(
-    "acquire_promotion_slot", "Acquire promotion slot", c.SlotRequest, c.SlotState, Resource.IO, policies.STORE_WRITE
+    "acquire_promotion_slot", "Acquire promotion slot", c.SlotRequest, c.SlotState, Resource.IO,
+    policies.STORE_WRITE,
 )
 RELEASE_SLOT = Step(
     "release_promotion_slot", "Release promotion slot", c.SlotRelease, c.SlotReleased, Resource.IO,
@@ -41,5 +43,5 @@ RELEASE_SLOT = Step(
 )
 WATCH_CANARY = Step("evaluate_canary", "Evaluate canary", c.CanaryInput, c.CanaryReport, Resource.CPU, policies.COMPUTE)
 
-ALL = (CHECK_INPUT, EXTRACT, VALIDATE, FEATURES, SPLIT, TRAIN, EVALUATE, COMPARE, REGISTER, SET_STAGE, RETIRE_STAGE, INTEGRATION,
-       WATCH_CANARY, ACQUIRE_SLOT, RELEASE_SLOT)
+ALL = (CHECK_INPUT, EXTRACT, VALIDATE, FEATURES, SPLIT, TRAIN, EVALUATE, COMPARE, REGISTER, SET_STAGE,
+       RETIRE_STAGE, INTEGRATION, WATCH_CANARY, ACQUIRE_SLOT, RELEASE_SLOT)

@@ -94,7 +94,8 @@ def set_stage(
     if done is not None:
         return done
     if slot_holder is not None:
-        promotion.require_holder(session, model_name=model_name, workflow_id=slot_holder[0], run_id=slot_holder[1])
+        promotion.require_holder(session, model_name=model_name, workflow_id=slot_holder[0],
+                                 run_id=slot_holder[1])
     get_version(session, model_name=model_name, version=version)  # refuses unknown versions
     previous: int | None = None
     if stage != "archived":
@@ -117,12 +118,16 @@ def retire_stage(
     session: Session, *, model_name: str, stage: str, actor: str, reason: str, idempotency_key: str,
     slot_holder: tuple[str, str] | None = None,
 ) -> int | None:
-    """Empty ``stage`` (e.g. end a canary); returns the version that held it. ``slot_holder``: see set_stage."""
+    """Empty ``stage`` (e.g. end a canary); returns the version that held it.
+
+    ``slot_holder``: as for set_stage.
+    """
     done = _transition(session, idempotency_key)
     if done is not None:
         return done.previous_version
     if slot_holder is not None:
-        promotion.require_holder(session, model_name=model_name, workflow_id=slot_holder[0], run_id=slot_holder[1])
+        promotion.require_holder(session, model_name=model_name, workflow_id=slot_holder[0],
+                                 run_id=slot_holder[1])
     holder = stage_holder(session, model_name=model_name, stage=stage)
     previous = holder.version if holder else None
     if holder is not None:

@@ -100,13 +100,15 @@ async def test_signal_approval_promotes_and_invalid_signals_are_recorded_as_refu
 
         # A signal cannot be refused to its sender: the CLI reports success, the run records the refusal.
         for bad in ('{"approver": " ", "reason": "x"}', '{"who": "eve"}'):
-            await temporal("workflow", "signal", "-w", wid, "--name", "approve", "--input", bad, address=address)
-        await temporal("workflow", "signal", "-w", wid, "--name", "reject", address=address)  # no input at all
+            await temporal("workflow", "signal", "-w", wid, "--name", "approve", "--input", bad,
+                           address=address)
+        await temporal("workflow", "signal", "-w", wid, "--name", "reject", address=address)  # no input
         status = await wait_for_cli_status(wid, lambda s: len(s.get("refused") or []) == 3, address)
         assert status["awaiting_approval"]
         assert [(r["action"], r["refusal"]) for r in status["refused"]] == [
             ("approve", "approver must not be empty"),
-            ("approve", "invalid approve input: approver: Field required; who: Extra inputs are not permitted"),
+            ("approve",
+             "invalid approve input: approver: Field required; who: Extra inputs are not permitted"),
             ("reject", 'reject needs input: {"approver": "<who decides>", "reason": "<why>"}'),
         ]
         # The same mistake as an Update is refused to the caller, naming what is missing.

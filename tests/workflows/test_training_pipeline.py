@@ -144,13 +144,14 @@ def activities_scheduled(history) -> list[str]:
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [
-        ({"n_estimators": 20000}, "estimator.params.n_estimators: 20000 exceeds this deployment's limit of 1000"),
+        ({"n_estimators": 20000},
+         "estimator.params.n_estimators: 20000 exceeds this deployment's limit of 1000"),
         ({"n_estimators": 0}, "estimator.params.n_estimators: The 'n_estimators' parameter of RandomForest"),
         ({"max_depth": "deep"}, "estimator.params.max_depth: The 'max_depth' parameter"),
     ],
 )
-async def test_costly_or_invalid_estimator_params_fail_before_any_data_moves(dev_env, settings, deps,
-                                                                            breast_cancer_csv, params, fragment):
+async def test_costly_or_invalid_estimator_params_fail_before_any_data_moves(
+        dev_env, settings, deps, breast_cancer_csv, params, fragment):
     inp = training_input(breast_cancer_csv, estimator={"name": "random_forest", "params": params})
     async with running_workers(dev_env.client, settings, deps) as queues:
         handle = await start(dev_env.client, queues, inp)
@@ -177,8 +178,8 @@ async def test_the_train_step_timeout_follows_the_deployment_cap(dev_env, settin
     assert train.start_to_close_timeout.ToTimedelta() == timedelta(seconds=90)
 
 
-async def test_text_target_with_task_regression_is_blamed_on_the_task(dev_env, settings, deps, breast_cancer_csv,
-                                                                       tmp_path):
+async def test_text_target_with_task_regression_is_blamed_on_the_task(
+        dev_env, settings, deps, breast_cancer_csv, tmp_path):
     frame = pd.read_csv(breast_cancer_csv)
     frame["target"] = frame["target"].map({0: "malignant", 1: "benign"})
     path = tmp_path / "labelled.csv"

@@ -15,7 +15,8 @@ from tests.workflows.test_training_pipeline import start, training_input
 from tests.workflows.waiting import wait_for_status
 
 
-async def approve_all_until_done(handles: list[WorkflowHandle], timeout_s: float = 150) -> list[TrainingResult]:
+async def approve_all_until_done(handles: list[WorkflowHandle],
+                                 timeout_s: float = 150) -> list[TrainingResult]:
     """Approve every run as soon as it awaits approval, as a diligent reviewer would; collect the results."""
     results = {h.id: asyncio.ensure_future(h.result()) for h in handles}
     deadline = asyncio.get_running_loop().time() + timeout_s
@@ -85,8 +86,8 @@ async def test_waiting_run_says_what_it_waits_for_and_takes_over_from_a_terminat
     async with running_workers(dev_env.client, fast, deps) as queues:
         holder = await start(dev_env.client, queues, inp)
         await wait_for_status(holder, lambda s: s.awaiting_approval)
-        waiter = await start(dev_env.client, queues, training_input(breast_cancer_csv, split={"seed": 7},
-                                                                   promotion={"canary_duration": "1s", "min_improvement": 0.0}))
+        waiter = await start(dev_env.client, queues, training_input(
+            breast_cancer_csv, split={"seed": 7}, promotion={"canary_duration": "1s"}))
         waiting = await wait_for_status(waiter, lambda s: s.step == "await_promotion_slot")
         assert waiting.waiting_for == f"promotion slot of bc held by {holder.id} (1 run(s) ahead)"
         assert not waiting.awaiting_approval and waiting.candidate_version is None
@@ -106,7 +107,7 @@ async def test_waiting_run_says_what_it_waits_for_and_takes_over_from_a_terminat
 
 
 async def test_cancelled_holder_hands_the_slot_over_at_once(dev_env, settings, deps, breast_cancer_csv):
-    inp = training_input(breast_cancer_csv)  # the default poll is 30 s: only the release signal is fast enough
+    inp = training_input(breast_cancer_csv)  # default poll 30 s: only the release signal is this fast
     async with running_workers(dev_env.client, settings, deps) as queues:
         holder = await start(dev_env.client, queues, inp)
         await wait_for_status(holder, lambda s: s.awaiting_approval)

@@ -1,4 +1,4 @@
-"""The promotion slot on SQLite and PostgreSQL: a first-come queue of claims, and slot-checked stage changes."""
+"""The promotion slot on SQLite and PostgreSQL: a queue of claims, and slot-checked stage changes."""
 
 from __future__ import annotations
 
@@ -25,9 +25,11 @@ def test_the_oldest_claim_holds_the_slot_and_release_hands_it_on(engine):
         promotion.claim(s, model_name="other", workflow_id="z", run_id="r")
     assert holders(engine) == ["a", "b", "c"] and holders(engine, "other") == ["z"]
     with session_scope(engine) as s:
-        assert promotion.release(s, model_name="m", workflow_id="b", run_id="r").workflow_id == "a"  # a waiter left
+        # A waiter leaves, then the holder: the slot goes to the oldest remaining claim.
+        assert promotion.release(s, model_name="m", workflow_id="b", run_id="r").workflow_id == "a"
         assert promotion.release(s, model_name="m", workflow_id="a", run_id="r").workflow_id == "c"
-        assert promotion.release(s, model_name="m", workflow_id="a", run_id="r").workflow_id == "c"  # idempotent
+        again = promotion.release(s, model_name="m", workflow_id="a", run_id="r")  # idempotent
+        assert again.workflow_id == "c"
         assert promotion.release(s, model_name="m", workflow_id="c", run_id="r") is None
     assert holders(engine) == []
 
@@ -49,8 +51,8 @@ def test_stage_changes_that_require_the_slot_are_refused_to_any_other_run(engine
         registry.set_stage(s, model_name="m", version=2, stage="canary", actor="b", reason="",
                            idempotency_key="b/r/deploy_canary", slot_holder=("b", "r"))
     with session_scope(engine) as s, pytest.raises(promotion.PromotionSlotNotHeld, match="does not hold"):
-        registry.retire_stage(s, model_name="m", stage="canary", actor="b", reason="", idempotency_key="b/r/end",
-                              slot_holder=("b", "r"))
+        registry.retire_stage(s, model_name="m", stage="canary", actor="b", reason="",
+                              idempotency_key="b/r/end", slot_holder=("b", "r"))
     with session_scope(engine) as s:
         registry.set_stage(s, model_name="m", version=1, stage="canary", actor="a", reason="",
                            idempotency_key="a/r/deploy_canary", slot_holder=("a", "r"))
