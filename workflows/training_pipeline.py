@@ -52,7 +52,11 @@ SLOT_PROBE_SIGNAL = "promotion_slot_probe"
 # A waiting run probes the holder after promotion_slot_poll_s, then backs off to 20 times that, so a
 # 72-hour approval wait costs a few hundred probes, not thousands of history events.
 SLOT_POLL_BACKOFF_CAP = 20
+# Closed runs the releasing run skips when handing over; any beyond are found by the waiters' probes.
+SLOT_HANDOVER_TRIES = 5
 UPDATE_REFUSED = "UpdateRefused"
+# Refused signals kept for `status`; beyond this a sender spamming bad signals is only logged.
+MAX_REFUSED_KEPT = 100
 
 
 @workflow.defn(name="TrainingPipeline")
@@ -170,24 +174,27 @@ class TrainingPipeline:
         self._durations["await_approval"] = (workflow.now() - started).total_seconds()
         return self._approval
 
+    # Handlers take the raw JSON (``Any``) and validate it as ApprovalDecision themselves: typed
+    # parameters would make the SDK refuse bad input as a retryable "Failed decoding arguments"
+    # naming no field, and drop a bad Signal without a trace.
     @workflow.update(name="approve")
-    def approve(self, decision: ApprovalDecision | None = None) -> TrainingStatus:
-        """Approve the candidate for a canary in production; replies with the status after the decision."""
-        self._approval, self._awaiting_approval = (True, decision), False
+    def approve(self, decision: Any = None) -> TrainingStatus:
+        """Approve the candidate (input: ApprovalDecision); replies with the status after the decision."""
+        self._approval, self._awaiting_approval = (True, ApprovalDecision.model_validate(decision)), False
         return self.status()
 
     @workflow.update(name="reject")
-    def reject(self, decision: ApprovalDecision | None = None) -> TrainingStatus:
-        """Reject the candidate; it is archived."""
-        self._approval, self._awaiting_approval = (False, decision), False
+    def reject(self, decision: Any = None) -> TrainingStatus:
+        """Reject the candidate (input: ApprovalDecision); it is archived."""
+        self._approval, self._awaiting_approval = (False, ApprovalDecision.model_validate(decision)), False
         return self.status()
 
     @approve.validator
-    def _validate_approve(self, decision: ApprovalDecision | None = None) -> None:
+    def _validate_approve(self, decision: Any = None) -> None:
         self._refuse_update("approve", decision)
 
     @reject.validator
-    def _validate_reject(self, decision: ApprovalDecision | None = None) -> None:
+    def _validate_reject(self, decision: Any = None) -> None:
         self._refuse_update("reject", decision)
 
     # A Signal and an Update may share a name (the SDK and the server keep them apart), so
@@ -202,41 +209,43 @@ class TrainingPipeline:
         """Reject, for tools that only send signals. A refusal cannot reach the sender: see `status`."""
         self._apply_signal("reject", decision)
 
-    def _refuse_update(self, action: str, decision: ApprovalDecision | None) -> None:
-        refusal = self._refusal(action, decision)
+    def _refuse_update(self, action: str, raw: Any) -> None:
+        _, refusal = self._judge(action, raw)
         if refusal is not None:
             # Non-retryable: sending the same update again cannot succeed; the caller must act.
             raise ApplicationError(refusal, type=UPDATE_REFUSED, non_retryable=True)
 
-    def _refusal(self, action: str, decision: ApprovalDecision | None) -> str | None:
-        if decision is None:
-            return f'{action} needs input: {{"approver": "<who decides>", "reason": "<why>"}}'
-        if not self._awaiting_approval and self._approval is None:
-            return f"not awaiting approval: the run is at step {self._step!r}"
-        if self._approval is not None:
-            approved, earlier = self._approval
-            verb = "approved" if approved else "rejected"
-            if self._step == "await_approval":
-                return f"already decided: {verb} by {earlier.approver}"
-            return f"not awaiting approval: the run is at step {self._step!r}"
-        if not decision.approver.strip():
-            return "approver must not be empty"
-        return None
-
     def _apply_signal(self, action: str, raw: Any) -> None:
-        approver = raw.get("approver") if isinstance(raw, dict) else None
-        try:
-            decision = None if raw is None else ApprovalDecision.model_validate(raw)
-            refusal = self._refusal(action, decision)
-        except ValidationError as e:
-            refusal = f"invalid {action} input: {describe_validation_error(e)}"
+        decision, refusal = self._judge(action, raw)
         if refusal is None:
             self._approval, self._awaiting_approval = (action == "approve", decision), False
             return
-        self._refused.append(RefusedDecision(
-            action=action, approver=approver if isinstance(approver, str) else None, refusal=refusal,
-            at=workflow.now()))
+        approver = raw.get("approver") if isinstance(raw, dict) else None
+        if len(self._refused) < MAX_REFUSED_KEPT:
+            self._refused.append(RefusedDecision(
+                action=action, approver=approver if isinstance(approver, str) else None, refusal=refusal,
+                at=workflow.now()))
         workflow.logger.warning("refused %s signal: %s", action, refusal)
+
+    def _judge(self, action: str, raw: Any) -> tuple[ApprovalDecision | None, str | None]:
+        """The decision, and why it is refused (None when it may be applied now)."""
+        if raw is None:
+            return None, f'{action} needs input: {{"approver": "<who decides>", "reason": "<why>"}}'
+        try:
+            decision = ApprovalDecision.model_validate(raw)
+        except ValidationError as e:
+            return None, f"invalid {action} input: {describe_validation_error(e)}"
+        if not self._awaiting_approval and self._approval is None:
+            return decision, f"not awaiting approval: the run is at step {self._step!r}"
+        if self._approval is not None:
+            approved, earlier = self._approval
+            if self._step == "await_approval":
+                verb = "approved" if approved else "rejected"
+                return decision, f"already decided: {verb} by {earlier.approver}"
+            return decision, f"not awaiting approval: the run is at step {self._step!r}"
+        if not decision.approver.strip():
+            return decision, "approver must not be empty"
+        return decision, None
 
     @workflow.signal(name=SLOT_RELEASED_SIGNAL)
     def promotion_slot_released(self) -> None:
@@ -297,14 +306,20 @@ class TrainingPipeline:
         release = c.SlotRelease(run=self._run, model_name=self._inp.model_name)
         released = await run_step(steps.RELEASE_SLOT, release, self._queues)
         held, self._holds_slot, self._waiting_for = self._holds_slot, False, None
-        nxt = released.next_in_line
-        if nxt is None or not held:
+        if not held:
             return
-        try:
-            await workflow.get_external_workflow_handle(nxt.workflow_id).signal(SLOT_RELEASED_SIGNAL)
-        except ApplicationError:
-            workflow.logger.info("next run in line %s is closed; the run behind it will notice",
-                                 nxt.workflow_id)
+        nxt = released.next_in_line
+        for _ in range(SLOT_HANDOVER_TRIES):
+            if nxt is None:
+                return
+            try:
+                await workflow.get_external_workflow_handle(nxt.workflow_id).signal(SLOT_RELEASED_SIGNAL)
+                return
+            except ApplicationError:
+                # The next run is closed (terminated while it waited): release its claim for it.
+                workflow.logger.info("next run in line %s is closed; handing over past it", nxt.workflow_id)
+                stale = c.SlotRelease(run=nxt, model_name=self._inp.model_name)
+                nxt = (await run_step(steps.RELEASE_SLOT, stale, self._queues)).next_in_line
 
     async def _do(self, label: str, step: Step, arg, summary: str | None = None):
         self._step = label

@@ -48,6 +48,11 @@ async def test_first_model_is_promoted_after_approval(dev_env, settings, deps, b
         with pytest.raises(WorkflowUpdateFailedError) as no_input:
             await handle.execute_update("approve")
         assert no_input.value.cause.message.startswith('approve needs input: {"approver"')
+        with pytest.raises(WorkflowUpdateFailedError) as misshapen:
+            await handle.execute_update("approve", {"who": "eve"})
+        assert misshapen.value.cause.message == (
+            "invalid approve input: approver: Field required; who: Extra inputs are not permitted")
+        assert misshapen.value.cause.non_retryable
         reply = await handle.execute_update("approve", ApprovalDecision(approver="alice", reason="metrics look right"),
                                             result_type=TrainingStatus)
         assert not reply.awaiting_approval  # the reply reflects the decision just made

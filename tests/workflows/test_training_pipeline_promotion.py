@@ -122,6 +122,26 @@ async def test_cancelled_holder_hands_the_slot_over_at_once(dev_env, settings, d
         assert promotion.queue(session, model_name="bc") == []
 
 
+async def test_release_hands_over_past_a_run_terminated_while_it_waited(dev_env, settings, deps,
+                                                                         breast_cancer_csv):
+    async with running_workers(dev_env.client, settings, deps) as queues:
+        holder = await start(dev_env.client, queues, training_input(breast_cancer_csv))
+        await wait_for_status(holder, lambda s: s.awaiting_approval)
+        gone = await start(dev_env.client, queues, training_input(breast_cancer_csv, split={"seed": 1}))
+        await wait_for_status(gone, lambda s: s.step == "await_promotion_slot")
+        last = await start(dev_env.client, queues, training_input(breast_cancer_csv, split={"seed": 2}))
+        await wait_for_status(last, lambda s: s.waiting_for is not None and "2 run(s) ahead" in s.waiting_for)
+        await gone.terminate(reason="gave up waiting")
+        await holder.execute_update("reject", ApprovalDecision(approver="bob", reason="next one"))
+        # The default poll is 30 s: reaching approval sooner proves the holder skipped the closed run.
+        ready = await wait_for_status(last, lambda s: s.awaiting_approval, timeout_s=15)
+        await last.execute_update("reject", ApprovalDecision(approver="bob", reason="test over"))
+        await last.result()
+    assert ready.candidate_version == 2
+    with session_scope(deps.engine) as session:
+        assert promotion.queue(session, model_name="bc") == []
+
+
 def test_contiguous_detects_interleaving():
     assert contiguous(["a", "a", "b", "c", "c"]) and not contiguous(["a", "b", "a"])
 
