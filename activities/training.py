@@ -27,7 +27,8 @@ class TrainingActivities:
         caps = {"n_estimators": (limits.training_max_estimators, "MLWRIGHT_TRAINING_MAX_ESTIMATORS"),
                 "max_iter": (limits.training_max_iterations, "MLWRIGHT_TRAINING_MAX_ITERATIONS")}
         training.check_params(inp.estimator.name, inp.task, inp.estimator.params, caps)
-        return c.InputLimits(max_fit=timedelta(seconds=limits.training_max_fit_s))
+        return c.InputLimits(max_fit=timedelta(seconds=limits.training_max_fit_s),
+                             max_rows=limits.training_max_rows)
 
     @steps.TRAIN.defn
     def train_model(self, inp: c.TrainInput) -> c.TrainedModel:

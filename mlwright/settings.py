@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     training_max_iterations: int = Field(
         100_000, ge=1, description="Largest estimator.params.max_iter a TrainingPipeline run may ask for."
     )
+    training_max_rows: int = Field(
+        5_000_000, ge=1, description="Most rows a TrainingPipeline run may train on (checked after extraction)."
+    )
     training_max_fit_s: float = Field(
         3600, gt=0, le=7200, description="Longest one fit attempt may run (the train step's timeout)."
     )

@@ -85,7 +85,7 @@ class TrainingPipeline:
         info = workflow.info()
         self._run = c.RunKey(workflow_id=info.workflow_id, run_id=info.first_execution_run_id)
 
-        train_step = steps.TRAIN
+        train_step, limits = steps.TRAIN, None
         if workflow.patched(INPUT_LIMITS_PATCH):
             limits = await self._do("check_input", steps.CHECK_INPUT, c.InputCheck(
                 estimator=inp.estimator, task=inp.task))
@@ -93,6 +93,11 @@ class TrainingPipeline:
                                          start_to_close=min(train_step.policy.start_to_close, limits.max_fit))
             train_step = dataclasses.replace(train_step, policy=policy)
         data = await self._do("extract", steps.EXTRACT, c.ExtractInput(dataset=inp.dataset))
+        if limits is not None and limits.max_rows is not None and data.rows > limits.max_rows:
+            raise ApplicationError(
+                f"dataset: {data.rows} rows exceed this deployment's limit of {limits.max_rows} "
+                "(MLWRIGHT_TRAINING_MAX_ROWS); sample or filter the data", type=ErrorType.INVALID_INPUT,
+                non_retryable=True)
         await self._do("validate_quality", steps.VALIDATE, c.QualityInput(
             run=self._run, data=data, target=inp.dataset.target, task=inp.task, quality=inp.quality))
         fs = await self._do("build_features", steps.FEATURES, c.FeaturesInput(

@@ -39,6 +39,7 @@ class InputCheck(Contract):
 
 class InputLimits(Contract):
     max_fit: timedelta = Field(description="Timeout of one fit attempt on this deployment.")
+    max_rows: int | None = Field(None, description="Most rows a run may train on; None: no limit.")
 
 
 class SlotRequest(Contract):

@@ -169,6 +169,22 @@ async def test_costly_or_invalid_estimator_params_fail_before_any_data_moves(
     assert activities_scheduled(history) == ["check_training_input"]
 
 
+async def test_more_rows_than_the_deployment_allows_fail_before_any_step_after_extract(
+        dev_env, settings, deps, breast_cancer_csv):
+    capped = settings.model_copy(update={"training_max_rows": 500})
+    deps = dataclasses.replace(deps, settings=capped)
+    async with running_workers(dev_env.client, capped, deps) as queues:
+        handle = await start(dev_env.client, queues, training_input(breast_cancer_csv))
+        with pytest.raises(WorkflowFailureError) as caught:
+            await handle.result()
+        history = await handle.fetch_history()
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidInput" and cause.non_retryable
+    assert cause.message == ("dataset: 569 rows exceed this deployment's limit of 500 "
+                             "(MLWRIGHT_TRAINING_MAX_ROWS); sample or filter the data")
+    assert activities_scheduled(history) == ["check_training_input", "extract_dataset"]
+
+
 async def test_the_train_step_timeout_follows_the_deployment_cap(dev_env, settings, deps, breast_cancer_csv):
     capped = settings.model_copy(update={"training_max_fit_s": 90})
     deps = dataclasses.replace(deps, settings=capped)
