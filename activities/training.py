@@ -22,6 +22,12 @@ class TrainingActivities:
 
         Runs first, so a run that could never train (or would hold the training slot for hours)
         fails in well under a second, naming the parameter. Read-only; retry class COMPUTE.
+
+        Why an activity and not a table of constraints in the contracts: workflow code may neither
+        import scikit-learn nor read settings (a replay on a worker with other settings would
+        diverge); an activity applies scikit-learn's own validation (nothing to keep in sync) and
+        the deployment's caps, and its answer is recorded in the history, so replay stays
+        deterministic. It costs one short activity before extraction.
         """
         limits = self.deps.settings
         caps = {"n_estimators": (limits.training_max_estimators, "MLWRIGHT_TRAINING_MAX_ESTIMATORS"),
