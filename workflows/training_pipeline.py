@@ -47,6 +47,7 @@ PIPELINE_ACTOR = "TrainingPipeline"
 # Runs started before these changes take the old path on replay (tests/replay/histories).
 INPUT_LIMITS_PATCH = "check-training-input-limits"
 PROMOTION_SLOT_PATCH = "promotion-slot-per-model"
+APPROVAL_SIGNALS_PATCH = "approval-by-signal"
 SLOT_RELEASED_SIGNAL = "promotion_slot_released"
 SLOT_PROBE_SIGNAL = "promotion_slot_probe"
 # A waiting run probes the holder after promotion_slot_poll_s, then backs off to 20 times that, so a
@@ -221,6 +222,10 @@ class TrainingPipeline:
             raise ApplicationError(refusal, type=UPDATE_REFUSED, non_retryable=True)
 
     def _apply_signal(self, action: str, raw: Any) -> None:
+        if not workflow.patched(APPROVAL_SIGNALS_PATCH):
+            # The run received this signal before approvals by signal existed, when it did nothing;
+            # applying it now would make the run's recorded history diverge on replay.
+            return
         decision, refusal = self._judge(action, raw)
         if refusal is None:
             self._approval, self._awaiting_approval = (action == "approve", decision), False
