@@ -52,6 +52,14 @@ class RegistryActivities:
                                              slot_holder=_holder(inp))
         return c.StageRetired(model_name=inp.model_name, stage=inp.stage, version=previous)
 
+    @steps.RECORD_REFUSAL.defn
+    def record_refused_approval(self, inp: c.RefusalRecord) -> c.RefusalRecorded:
+        """File a refused approve/reject signal in the stage history. Idempotent per (run, refusal)."""
+        with session_scope(self.deps.engine) as session:
+            registry.record_refusal(session, model_name=inp.model_name, version=inp.version, actor=inp.actor,
+                                    reason=inp.reason, idempotency_key=inp.run.key(f"refused-{inp.index}"))
+        return c.RefusalRecorded(index=inp.index)
+
     @steps.ACQUIRE_SLOT.defn
     def acquire_promotion_slot(self, inp: c.SlotRequest) -> c.SlotState:
         """Join the model's promotion queue and say whether this run holds the slot. Idempotent per run.

@@ -85,7 +85,12 @@ class TrainingPipeline:
         self._queues = queues_for_this_run()
         info = workflow.info()
         self._run = c.RunKey(workflow_id=info.workflow_id, run_id=info.first_execution_run_id)
+        result = await self._pipeline(inp)
+        # A refused signal may still be writing its audit row; it must land before the run ends.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return result
 
+    async def _pipeline(self, inp: TrainingInput) -> TrainingResult:
         train_step, limits = steps.TRAIN, None
         if workflow.patched(INPUT_LIMITS_PATCH):
             limits = await self._do("check_input", steps.CHECK_INPUT, c.InputCheck(
@@ -206,14 +211,14 @@ class TrainingPipeline:
     # A Signal and an Update may share a name (the SDK and the server keep them apart), so
     # `temporal workflow signal --name approve` does what the same --name does as an Update.
     @workflow.signal(name="approve")
-    def approve_signal(self, decision: Any = None) -> None:
+    async def approve_signal(self, decision: Any = None) -> None:
         """Approve, for tools that only send signals. A refusal cannot reach the sender: see `status`."""
-        self._apply_signal("approve", decision)
+        await self._apply_signal("approve", decision)
 
     @workflow.signal(name="reject")
-    def reject_signal(self, decision: Any = None) -> None:
+    async def reject_signal(self, decision: Any = None) -> None:
         """Reject, for tools that only send signals. A refusal cannot reach the sender: see `status`."""
-        self._apply_signal("reject", decision)
+        await self._apply_signal("reject", decision)
 
     def _refuse_update(self, action: str, raw: Any) -> None:
         _, refusal = self._judge(action, raw)
@@ -221,7 +226,7 @@ class TrainingPipeline:
             # Non-retryable: sending the same update again cannot succeed; the caller must act.
             raise ApplicationError(refusal, type=UPDATE_REFUSED, non_retryable=True)
 
-    def _apply_signal(self, action: str, raw: Any) -> None:
+    async def _apply_signal(self, action: str, raw: Any) -> None:
         if not workflow.patched(APPROVAL_SIGNALS_PATCH):
             # The run received this signal before approvals by signal existed, when it did nothing;
             # applying it now would make the run's recorded history diverge on replay.
@@ -231,11 +236,20 @@ class TrainingPipeline:
             self._approval, self._awaiting_approval = (action == "approve", decision), False
             return
         approver = raw.get("approver") if isinstance(raw, dict) else None
-        if len(self._refused) < MAX_REFUSED_KEPT:
-            self._refused.append(RefusedDecision(
-                action=action, approver=approver if isinstance(approver, str) else None, refusal=refusal,
-                at=workflow.now()))
+        approver = approver if isinstance(approver, str) else None
         workflow.logger.warning("refused %s signal: %s", action, refusal)
+        index = len(self._refused)
+        if index >= MAX_REFUSED_KEPT:
+            return
+        self._refused.append(RefusedDecision(action=action, approver=approver, refusal=refusal,
+                                             at=workflow.now()))
+        inp: TrainingInput | None = getattr(self, "_inp", None)
+        if inp is None:
+            return  # before the input was read: no model to file it under; status still shows it
+        await run_step(steps.RECORD_REFUSAL, c.RefusalRecord(
+            run=self._run, index=index, model_name=inp.model_name,
+            version=self._candidate.version if self._candidate else None, actor=approver or "(no approver)",
+            reason=f"{action} signal refused: {refusal}"), self._queues)
 
     def _judge(self, action: str, raw: Any) -> tuple[ApprovalDecision | None, str | None]:
         """The decision, and why it is refused (None when it may be applied now)."""

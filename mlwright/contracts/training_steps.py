@@ -199,6 +199,21 @@ class RetireStage(Contract):
     require_slot: bool = Field(False, description="Refuse unless this run holds the model's promotion slot.")
 
 
+class RefusalRecord(Contract):
+    """An approve/reject signal the run refused, for the registry's audit trail."""
+
+    run: RunKey
+    index: int = Field(description="Which refusal of the run (0, 1, ...): its idempotency key.")
+    model_name: str
+    version: int | None = Field(description="The run's candidate, None before it is registered.")
+    actor: str
+    reason: str
+
+
+class RefusalRecorded(Contract):
+    index: int
+
+
 class StageRetired(Contract):
     model_name: str
     stage: Stage

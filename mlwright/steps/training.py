@@ -41,7 +41,11 @@ RELEASE_SLOT = Step(
     "release_promotion_slot", "Release promotion slot", c.SlotRelease, c.SlotReleased, Resource.IO,
     policies.STORE_WRITE,
 )
+RECORD_REFUSAL = Step(
+    "record_refused_approval", "Record refused approval", c.RefusalRecord, c.RefusalRecorded, Resource.IO,
+    policies.STORE_WRITE,
+)
 WATCH_CANARY = Step("evaluate_canary", "Evaluate canary", c.CanaryInput, c.CanaryReport, Resource.CPU, policies.COMPUTE)
 
 ALL = (CHECK_INPUT, EXTRACT, VALIDATE, FEATURES, SPLIT, TRAIN, EVALUATE, COMPARE, REGISTER, SET_STAGE,
-       RETIRE_STAGE, INTEGRATION, WATCH_CANARY, ACQUIRE_SLOT, RELEASE_SLOT)
+       RETIRE_STAGE, INTEGRATION, WATCH_CANARY, ACQUIRE_SLOT, RELEASE_SLOT, RECORD_REFUSAL)

@@ -16,6 +16,8 @@ from mlwright.store import promotion
 from mlwright.store.tables import ModelStage, ModelVersion, ModelVersionCreate, StageTransition, utcnow
 
 _VERSION_RACE_RETRIES = 5
+# The audit trail's entry for an approval that was refused: recorded, but no stage moved.
+REFUSED = "refused"
 
 
 def register_version(session: Session, *, data: ModelVersionCreate) -> ModelVersion:
@@ -134,6 +136,16 @@ def retire_stage(
         session.delete(holder)
     _record(session, model_name, None, previous, stage, None, actor, reason, idempotency_key)
     return previous
+
+
+def record_refusal(
+    session: Session, *, model_name: str, version: int | None, actor: str, reason: str, idempotency_key: str
+) -> StageTransition:
+    """File a refused approval in the audit trail (stage ``refused``); no stage changes."""
+    done = _transition(session, idempotency_key)
+    if done is not None:
+        return done
+    return _record(session, model_name, version, None, REFUSED, None, actor, reason, idempotency_key)
 
 
 def transitions(session: Session, *, model_name: str) -> list[StageTransition]:

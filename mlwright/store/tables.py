@@ -66,7 +66,7 @@ class ModelStage(SQLModel, table=True):
 
 
 class StageTransition(SQLModel, table=True):
-    """Audit trail: every stage change, who made it, when and why."""
+    """Audit trail: every stage change, who made it, when and why; and every refused approval."""
 
     __tablename__ = "stage_transition"
 

@@ -125,5 +125,15 @@ async def test_signal_approval_promotes_and_invalid_signals_are_recorded_as_refu
     assert len(result["refused"]) == 3
     with session_scope(deps.engine) as session:
         assert registry.version_in_stage(session, model_name="bc-signal", stage="production").version == 1
-        actors = {(t.stage, t.actor) for t in registry.transitions(session, model_name="bc-signal")}
-    assert ("production", "erin") in actors
+        trail = [(t.stage, t.version, t.actor, t.reason)
+                 for t in registry.transitions(session, model_name="bc-signal")]
+    # The refusals are in the registry's audit trail too, filed against the candidate they concerned
+    # (each by its own activity, so in any order).
+    assert sorted(t for t in trail if t[0] == "refused") == sorted([
+        ("refused", 1, " ", "approve signal refused: approver must not be empty"),
+        ("refused", 1, "(no approver)", "approve signal refused: invalid approve input: approver: Field required; "
+                                        "who: Extra inputs are not permitted"),
+        ("refused", 1, "(no approver)", 'reject signal refused: reject needs input: {"approver": "<who decides>", '
+                                        '"reason": "<why>"}'),
+    ])
+    assert ("production", 1, "erin") in {t[:3] for t in trail}
