@@ -17,9 +17,10 @@ class ActivityDeps:
     artifacts: ArtifactStore
     engine: Engine
     data: DataAccess
+    settings: Settings
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ActivityDeps:
         return cls(artifacts=ArtifactStore(settings.resolved_artifact_root),
                    engine=open_store(settings.resolved_database_url),
-                   data=DataAccess.from_settings(settings))
+                   data=DataAccess.from_settings(settings), settings=settings)

@@ -88,6 +88,12 @@ class EvaluationActivities:
         if canary is None:
             return c.CanaryReport(healthy=False, canary_version=None, production_version=_v(production),
                                   canary_metric=None, production_metric=None, detail="no canary is deployed")
+        if inp.version is not None and canary.version.version != inp.version:
+            # Judging another run's version would promote or roll back the wrong model.
+            held = canary.version.version
+            return c.CanaryReport(healthy=False, canary_version=held, production_version=_v(production),
+                                  canary_metric=None, production_metric=None,
+                                  detail=f"the canary holds v{held}, not this run's v{inp.version}")
         test = self.deps.artifacts.get_frame(inp.test)
         canary_score = metrics.evaluate(canary.pipeline, test, inp.target, inp.task)[inp.metric]
         if production is None:

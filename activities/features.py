@@ -8,7 +8,7 @@ from temporalio import activity
 from activities.deps import ActivityDeps
 from mlwright.contracts import training_steps as c
 from mlwright.errors import InvalidInput
-from mlwright.ml import features
+from mlwright.ml import features, training
 from mlwright.steps import training as steps
 
 
@@ -24,6 +24,7 @@ class FeatureActivities:
         """
         frame = self.deps.artifacts.get_frame(inp.data)
         task = inp.task or features.infer_task(frame[inp.target].dropna())
+        training.check_target(frame[inp.target].dropna(), inp.target, task)
         numeric, categorical, dropped = features.select_features(frame, inp.target)
         if not numeric and not categorical:
             raise InvalidInput("dataset", f"no usable feature columns; dropped: {dropped}")

@@ -7,7 +7,7 @@ from temporalio import activity
 from activities.deps import ActivityDeps
 from mlwright.contracts import training_steps as c
 from mlwright.steps import training as steps
-from mlwright.store import registry
+from mlwright.store import promotion, registry
 from mlwright.store.db import session_scope
 from mlwright.store.tables import ModelVersionCreate
 
@@ -39,7 +39,7 @@ class RegistryActivities:
         with session_scope(self.deps.engine) as session:
             registry.set_stage(session, model_name=inp.model_name, version=inp.version, stage=inp.stage,
                                traffic_fraction=inp.traffic_fraction, actor=inp.actor, reason=inp.reason,
-                               idempotency_key=inp.run.key(inp.step))
+                               idempotency_key=inp.run.key(inp.step), slot_holder=_holder(inp))
         activity.logger.info("%s v%s -> %s (%s)", inp.model_name, inp.version, inp.stage, inp.actor)
         return c.RegisteredVersion(model_name=inp.model_name, version=inp.version)
 
@@ -48,5 +48,47 @@ class RegistryActivities:
         """Empty a stage (end a canary). Idempotent per (run, step)."""
         with session_scope(self.deps.engine) as session:
             previous = registry.retire_stage(session, model_name=inp.model_name, stage=inp.stage, actor=inp.actor,
-                                             reason=inp.reason, idempotency_key=inp.run.key(inp.step))
+                                             reason=inp.reason, idempotency_key=inp.run.key(inp.step),
+                                             slot_holder=_holder(inp))
         return c.StageRetired(model_name=inp.model_name, stage=inp.stage, version=previous)
+
+    @steps.RECORD_REFUSAL.defn
+    def record_refused_approval(self, inp: c.RefusalRecord) -> c.RefusalRecorded:
+        """File a refused approve/reject signal in the stage history. Idempotent per (run, refusal)."""
+        with session_scope(self.deps.engine) as session:
+            registry.record_refusal(session, model_name=inp.model_name, version=inp.version, actor=inp.actor,
+                                    reason=inp.reason, idempotency_key=inp.run.key(f"refused-{inp.index}"))
+        return c.RefusalRecorded(index=inp.index)
+
+    @steps.ACQUIRE_SLOT.defn
+    def acquire_promotion_slot(self, inp: c.SlotRequest) -> c.SlotState:
+        """Join the model's promotion queue and say whether this run holds the slot. Idempotent per run.
+
+        ``inp.stale`` names a holder the workflow found closed: its claim is dropped first.
+        """
+        with session_scope(self.deps.engine) as session:
+            if inp.stale is not None:
+                promotion.release(session, model_name=inp.model_name, workflow_id=inp.stale.workflow_id,
+                                  run_id=inp.stale.run_id)
+                activity.logger.warning("dropped the promotion claim of %s on %s: that run is closed",
+                                        inp.stale.workflow_id, inp.model_name)
+            line = promotion.claim(session, model_name=inp.model_name, workflow_id=inp.run.workflow_id,
+                                   run_id=inp.run.run_id)
+        keys = [(x.workflow_id, x.run_id) for x in line]
+        ahead = keys.index((inp.run.workflow_id, inp.run.run_id))
+        holder = None if ahead == 0 else c.RunKey(workflow_id=keys[0][0], run_id=keys[0][1])
+        return c.SlotState(held=ahead == 0, holder=holder, ahead=ahead,
+                           poll_s=self.deps.settings.promotion_slot_poll_s)
+
+    @steps.RELEASE_SLOT.defn
+    def release_promotion_slot(self, inp: c.SlotRelease) -> c.SlotReleased:
+        """Leave the model's promotion queue; returns the run that holds the slot now. Idempotent."""
+        with session_scope(self.deps.engine) as session:
+            nxt = promotion.release(session, model_name=inp.model_name, workflow_id=inp.run.workflow_id,
+                                    run_id=inp.run.run_id)
+        return c.SlotReleased(
+            next_in_line=c.RunKey(workflow_id=nxt.workflow_id, run_id=nxt.run_id) if nxt else None)
+
+
+def _holder(inp: c.StageChange | c.RetireStage) -> tuple[str, str] | None:
+    return (inp.run.workflow_id, inp.run.run_id) if inp.require_slot else None

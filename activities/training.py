@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from activities.deps import ActivityDeps
 from mlwright.contracts import training_steps as c
@@ -14,6 +15,26 @@ from mlwright.steps import training as steps
 class TrainingActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self.deps = deps
+
+    @steps.CHECK_INPUT.defn
+    def check_training_input(self, inp: c.InputCheck) -> c.InputLimits:
+        """Refuse estimator parameters beyond this deployment's caps or scikit-learn's constraints.
+
+        Runs first, so a run that could never train (or would hold the training slot for hours)
+        fails in well under a second, naming the parameter. Read-only; retry class COMPUTE.
+
+        Why an activity and not a table of constraints in the contracts: workflow code may neither
+        import scikit-learn nor read settings (a replay on a worker with other settings would
+        diverge); an activity applies scikit-learn's own validation (nothing to keep in sync) and
+        the deployment's caps, and its answer is recorded in the history, so replay stays
+        deterministic. It costs one short activity before extraction.
+        """
+        limits = self.deps.settings
+        caps = {"n_estimators": (limits.training_max_estimators, "MLWRIGHT_TRAINING_MAX_ESTIMATORS"),
+                "max_iter": (limits.training_max_iterations, "MLWRIGHT_TRAINING_MAX_ITERATIONS")}
+        training.check_params(inp.estimator.name, inp.task, inp.estimator.params, caps)
+        return c.InputLimits(max_fit=timedelta(seconds=limits.training_max_fit_s),
+                             max_rows=limits.training_max_rows)
 
     @steps.TRAIN.defn
     def train_model(self, inp: c.TrainInput) -> c.TrainedModel:

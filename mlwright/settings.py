@@ -117,6 +117,24 @@ class Settings(BaseSettings):
         "to the data roots); default true outside production.",
     )
 
+    # TrainingPipeline: cost caps checked when a run starts, and the per-model promotion slot.
+    training_max_estimators: int = Field(
+        1000, ge=1, description="Largest estimator.params.n_estimators a TrainingPipeline run may ask for."
+    )
+    training_max_iterations: int = Field(
+        100_000, ge=1, description="Largest estimator.params.max_iter a TrainingPipeline run may ask for."
+    )
+    training_max_rows: int = Field(
+        5_000_000, ge=1, description="Most rows a TrainingPipeline run may train on (checked after extraction)."
+    )
+    training_max_fit_s: float = Field(
+        3600, gt=0, le=7200, description="Longest one fit attempt may run (the train step's timeout)."
+    )
+    promotion_slot_poll_s: float = Field(
+        30, gt=0, description="How often a run waiting for its model's promotion slot checks that the holder "
+        "still runs; a released slot wakes the next run at once.",
+    )
+
     otlp_endpoint: str | None = Field(None, description="OTLP gRPC endpoint for traces; none = no export.")
     log_level: str = Field("INFO", description="Python log level of mlwright processes.")
 

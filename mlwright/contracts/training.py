@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -46,7 +46,11 @@ class EstimatorSpec(Contract):
 
 class SplitSpec(Contract):
     test_size: float = Field(0.2, gt=0, lt=1, description="Fraction of rows held out for evaluation.")
-    seed: int = Field(42, description="Seed of the split and of the estimator, for reproducible runs.")
+    # scikit-learn and numpy take seeds in [0, 2**32 - 1]; refused here so the split step is not blamed.
+    seed: int = Field(
+        42, ge=0, le=2**32 - 1,
+        description="Seed of the split and of the estimator (0 to 2**32 - 1), for repeatable runs.",
+    )
 
 
 class QualitySpec(Contract):
@@ -113,10 +117,19 @@ def check_metric(metric: str | None, task: str) -> None:
 
 
 class ApprovalDecision(Contract):
-    """Input of the `approve` and `reject` updates."""
+    """Input of `approve` and `reject`, sent as an Update or as a Signal."""
 
     approver: str = Field(description="Who decides; recorded in the registry's stage history.")
     reason: str = Field("", description="Why; recorded with the decision.")
+
+
+class RefusedDecision(Contract):
+    """An approve/reject Signal that was not applied (a Signal cannot be refused to its sender)."""
+
+    action: Literal["approve", "reject"]
+    approver: str | None = Field(description="As sent; None when the input had no usable approver.")
+    refusal: str = Field(description="Why it was refused.")
+    at: datetime
 
 
 class TrainingStatus(Contract):
@@ -130,6 +143,11 @@ class TrainingStatus(Contract):
     production_metrics: dict[str, float] = Field(default_factory=dict)
     metric: str | None = None
     decision: Decision | None = None
+    waiting_for: str | None = Field(
+        None, description="What the run waits for, e.g. the model's promotion slot held by another run."
+    )
+    refused: list[RefusedDecision] = Field(default_factory=list,
+                                           description="Refused approve/reject signals.")
 
 
 class TrainingResult(Contract):
@@ -144,3 +162,5 @@ class TrainingResult(Contract):
     decided_by: str | None = Field(None, description="Approver, or 'timeout' / 'canary-watch'.")
     reason: str = ""
     step_durations: dict[str, float] = Field(description="Seconds per step, in the order run.")
+    refused: list[RefusedDecision] = Field(default_factory=list,
+                                           description="Refused approve/reject signals.")

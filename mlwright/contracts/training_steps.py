@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field
@@ -27,6 +28,42 @@ class RunKey(Contract):
 
     def key(self, step: str) -> str:
         return f"{self.workflow_id}/{self.run_id}/{step}"
+
+
+class InputCheck(Contract):
+    """What is checked against scikit-learn's published parameter constraints and the deployment's caps."""
+
+    estimator: EstimatorSpec
+    task: Task | None = Field(description="When None, the parameters must suit one of the estimator's tasks.")
+
+
+class InputLimits(Contract):
+    max_fit: timedelta = Field(description="Timeout of one fit attempt on this deployment.")
+    max_rows: int | None = Field(None, description="Most rows a run may train on; None: no limit.")
+
+
+class SlotRequest(Contract):
+    """Ask for the model's promotion slot; the run joins the model's queue if it is not first."""
+
+    run: RunKey
+    model_name: str
+    stale: RunKey | None = Field(None, description="A holder found closed: its claim is dropped first.")
+
+
+class SlotState(Contract):
+    held: bool = Field(description="True when this run holds the slot.")
+    holder: RunKey | None = Field(description="The run holding the slot when it is not this one.")
+    ahead: int = Field(description="Runs of the model ahead of this one, the holder included.")
+    poll_s: float = Field(description="How long to wait before checking that the holder still runs.")
+
+
+class SlotRelease(Contract):
+    run: RunKey
+    model_name: str
+
+
+class SlotReleased(Contract):
+    next_in_line: RunKey | None = Field(description="The run to wake: the slot is now its.")
 
 
 class ExtractInput(Contract):
@@ -149,6 +186,7 @@ class StageChange(Contract):
     traffic_fraction: float = 1.0
     actor: str
     reason: str = ""
+    require_slot: bool = Field(False, description="Refuse unless this run holds the model's promotion slot.")
 
 
 class RetireStage(Contract):
@@ -158,6 +196,22 @@ class RetireStage(Contract):
     stage: Stage
     actor: str
     reason: str = ""
+    require_slot: bool = Field(False, description="Refuse unless this run holds the model's promotion slot.")
+
+
+class RefusalRecord(Contract):
+    """An approve/reject signal the run refused, for the registry's audit trail."""
+
+    run: RunKey
+    index: int = Field(description="Which refusal of the run (0, 1, ...): its idempotency key.")
+    model_name: str
+    version: int | None = Field(description="The run's candidate, None before it is registered.")
+    actor: str
+    reason: str
+
+
+class RefusalRecorded(Contract):
+    index: int
 
 
 class StageRetired(Contract):
@@ -184,6 +238,7 @@ class IntegrationReport(Contract):
 
 class CanaryInput(Contract):
     model_name: str
+    version: int | None = Field(None, description="The run's own version: the canary must hold it.")
     test: DatasetRef
     target: str
     task: Task

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
@@ -19,6 +21,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, RidgeClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from mlwright.contracts.training import ESTIMATOR_TASKS
 from mlwright.errors import InvalidInput
@@ -35,6 +38,42 @@ _ESTIMATORS: dict[tuple[str, str], type[BaseEstimator]] = {
     ("ridge", "regression"): Ridge,
 }
 _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"logistic_regression": {"max_iter": 1000}}
+_NAMED_PARAM = re.compile(r"^The '(\w+)' parameter of ")
+
+
+def check_params(name: str, task: str | None, params: dict[str, Any],
+                 caps: dict[str, tuple[int, str]]) -> None:
+    """Refuse, naming the parameter, what the deployment's ``caps`` (param -> limit, setting) or
+    scikit-learn's constraints refuse.
+
+    scikit-learn publishes each estimator's constraints (``_parameter_constraints``) but checks
+    them only at fit time; checking them here lets a run fail before any data moves. Without a
+    task (it is inferred later), the parameters must suit one of the estimator's tasks.
+    """
+    for key, (cap, setting) in caps.items():
+        value = params.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > cap:
+            raise InvalidInput(f"estimator.params.{key}",
+                               f"{value} exceeds this deployment's limit of {cap} ({setting})")
+    problems: list[InvalidInput] = []
+    for candidate in [task] if task else sorted(ESTIMATOR_TASKS[name]):
+        try:
+            make_estimator(name, candidate, params, seed=0)._validate_params()
+            return
+        except InvalidParameterError as e:
+            named = _NAMED_PARAM.match(str(e))
+            field = f"estimator.params.{named[1]}" if named else "estimator.params"
+            problems.append(InvalidInput(field, str(e)))
+        except InvalidInput as e:
+            problems.append(e)
+    raise problems[0]
+
+
+def check_target(target: pd.Series, column: str, task: str) -> None:
+    """A regression needs a numeric target; say so, naming the task and the column, not a cell value."""
+    if task == "regression" and not (is_numeric_dtype(target) and not is_bool_dtype(target)):
+        raise InvalidInput("task", f"regression needs a numeric target, but column {column!r} holds "
+                           f"{target.dtype} values; use task: classification or another dataset.target")
 
 
 def make_estimator(name: str, task: str, params: dict[str, Any], seed: int) -> BaseEstimator:

@@ -8,6 +8,10 @@ from mlwright.contracts.refs import DatasetRef
 from mlwright.queues import Resource
 from mlwright.steps import Step
 
+CHECK_INPUT = Step(
+    "check_training_input", "Check input against limits", c.InputCheck, c.InputLimits, Resource.CPU,
+    policies.COMPUTE,
+)
 EXTRACT = Step("extract_dataset", "Extract dataset", c.ExtractInput, DatasetRef, Resource.IO, policies.IO_READ)
 VALIDATE = Step(
     "validate_data_quality", "Validate data quality", c.QualityInput, c.QualityReport, Resource.CPU, policies.COMPUTE
@@ -29,7 +33,19 @@ INTEGRATION = Step(
     "run_integration_tests", "Integration tests on staging", c.IntegrationInput, c.IntegrationReport, Resource.CPU,
     policies.COMPUTE,
 )
+ACQUIRE_SLOT = Step(
+    "acquire_promotion_slot", "Acquire promotion slot", c.SlotRequest, c.SlotState, Resource.IO,
+    policies.STORE_WRITE,
+)
+RELEASE_SLOT = Step(
+    "release_promotion_slot", "Release promotion slot", c.SlotRelease, c.SlotReleased, Resource.IO,
+    policies.STORE_WRITE,
+)
+RECORD_REFUSAL = Step(
+    "record_refused_approval", "Record refused approval", c.RefusalRecord, c.RefusalRecorded, Resource.IO,
+    policies.STORE_WRITE,
+)
 WATCH_CANARY = Step("evaluate_canary", "Evaluate canary", c.CanaryInput, c.CanaryReport, Resource.CPU, policies.COMPUTE)
 
-ALL = (EXTRACT, VALIDATE, FEATURES, SPLIT, TRAIN, EVALUATE, COMPARE, REGISTER, SET_STAGE, RETIRE_STAGE, INTEGRATION,
-       WATCH_CANARY)
+ALL = (CHECK_INPUT, EXTRACT, VALIDATE, FEATURES, SPLIT, TRAIN, EVALUATE, COMPARE, REGISTER, SET_STAGE,
+       RETIRE_STAGE, INTEGRATION, WATCH_CANARY, ACQUIRE_SLOT, RELEASE_SLOT, RECORD_REFUSAL)

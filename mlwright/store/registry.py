@@ -6,20 +6,23 @@ change carries an idempotency key; calling either again returns what the first c
 
 from __future__ import annotations
 
-from sqlalchemy import func, text
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from mlwright.contracts.refs import ArtifactRef
 from mlwright.errors import ModelNotFound
+from mlwright.store import promotion
 from mlwright.store.tables import ModelStage, ModelVersion, ModelVersionCreate, StageTransition, utcnow
 
 _VERSION_RACE_RETRIES = 5
+# The audit trail's entry for an approval that was refused: recorded, but no stage moved.
+REFUSED = "refused"
 
 
 def register_version(session: Session, *, data: ModelVersionCreate) -> ModelVersion:
     """Add the next version of ``data.model_name``, or return the one ``data.source_run`` made."""
-    _lock_model(session, data.model_name)
+    promotion.lock_model(session, data.model_name)
     for _ in range(_VERSION_RACE_RETRIES):
         existing = session.exec(
             select(ModelVersion).where(
@@ -40,13 +43,6 @@ def register_version(session: Session, *, data: ModelVersionCreate) -> ModelVers
             # Another process took this version number (or registered this run) in between.
             continue
     raise RuntimeError(f"could not allocate a version of {data.model_name} after {_VERSION_RACE_RETRIES} tries")
-
-
-def _lock_model(session: Session, model_name: str) -> None:
-    # Optimistic retries starve under many concurrent registrations of one model; PostgreSQL
-    # serialises them with a lock held until the transaction ends. SQLite serialises all writers.
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:name))").bindparams(name=model_name))
 
 
 def get_version(session: Session, *, model_name: str, version: int) -> ModelVersion:
@@ -89,11 +85,19 @@ def set_stage(
     reason: str,
     idempotency_key: str,
     traffic_fraction: float = 1.0,
+    slot_holder: tuple[str, str] | None = None,
 ) -> StageTransition:
-    """Put ``version`` in ``stage`` (or archive it) and record who did it and why."""
+    """Put ``version`` in ``stage`` (or archive it) and record who did it and why.
+
+    With ``slot_holder`` (workflow id, run id) the change is refused unless that run holds the
+    model's promotion slot, checked in this transaction.
+    """
     done = _transition(session, idempotency_key)
     if done is not None:
         return done
+    if slot_holder is not None:
+        promotion.require_holder(session, model_name=model_name, workflow_id=slot_holder[0],
+                                 run_id=slot_holder[1])
     get_version(session, model_name=model_name, version=version)  # refuses unknown versions
     previous: int | None = None
     if stage != "archived":
@@ -113,18 +117,35 @@ def set_stage(
 
 
 def retire_stage(
-    session: Session, *, model_name: str, stage: str, actor: str, reason: str, idempotency_key: str
+    session: Session, *, model_name: str, stage: str, actor: str, reason: str, idempotency_key: str,
+    slot_holder: tuple[str, str] | None = None,
 ) -> int | None:
-    """Empty ``stage`` (e.g. end a canary); returns the version that held it."""
+    """Empty ``stage`` (e.g. end a canary); returns the version that held it.
+
+    ``slot_holder``: as for set_stage.
+    """
     done = _transition(session, idempotency_key)
     if done is not None:
         return done.previous_version
+    if slot_holder is not None:
+        promotion.require_holder(session, model_name=model_name, workflow_id=slot_holder[0],
+                                 run_id=slot_holder[1])
     holder = stage_holder(session, model_name=model_name, stage=stage)
     previous = holder.version if holder else None
     if holder is not None:
         session.delete(holder)
     _record(session, model_name, None, previous, stage, None, actor, reason, idempotency_key)
     return previous
+
+
+def record_refusal(
+    session: Session, *, model_name: str, version: int | None, actor: str, reason: str, idempotency_key: str
+) -> StageTransition:
+    """File a refused approval in the audit trail (stage ``refused``); no stage changes."""
+    done = _transition(session, idempotency_key)
+    if done is not None:
+        return done
+    return _record(session, model_name, version, None, REFUSED, None, actor, reason, idempotency_key)
 
 
 def transitions(session: Session, *, model_name: str) -> list[StageTransition]:

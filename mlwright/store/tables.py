@@ -66,7 +66,7 @@ class ModelStage(SQLModel, table=True):
 
 
 class StageTransition(SQLModel, table=True):
-    """Audit trail: every stage change, who made it, when and why."""
+    """Audit trail: every stage change, who made it, when and why; and every refused approval."""
 
     __tablename__ = "stage_transition"
 
@@ -144,4 +144,17 @@ class FeatureStats(SQLModel, table=True):
     run_date: str = Field(index=True)
     stats: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     mean_score: float | None = None
+    created_at: datetime = _timestamp()
+
+
+class PromotionClaim(SQLModel, table=True):
+    """A TrainingPipeline run's place in its model's promotion queue (see mlwright/store/promotion.py)."""
+
+    __tablename__ = "promotion_claim"
+    __table_args__ = (UniqueConstraint("model_name", "workflow_id", "run_id", name="uq_promotion_claim"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(index=True, max_length=64)
+    workflow_id: str
+    run_id: str = Field(description="First run id of the claiming execution chain.")
     created_at: datetime = _timestamp()

@@ -55,3 +55,10 @@ def test_references_stay_small_enough_for_payloads():
     ref = DatasetRef(artifact=ArtifactRef(uri="file:///" + "x" * 200, sha256="a" * 64, size_bytes=10**9),
                      rows=10**7, columns=[f"feature_{i}" for i in range(60)])
     assert len(ref.model_dump_json()) < 2048
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_out_of_range_seed_is_blamed_on_split_seed(seed):
+    problems = errors_of({**MINIMAL, "split": {"seed": seed}})
+    assert problems.startswith("split.seed: Input should be") and "test_size" not in problems
+

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from datetime import timedelta
 
+import pandas as pd
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -40,6 +43,16 @@ async def test_first_model_is_promoted_after_approval(dev_env, settings, deps, b
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update("approve", ApprovalDecision(approver=" "))
         assert refused.value.cause.message == "approver must not be empty"
+        # A refusal is final for that request: not labelled as a transient fault to retry.
+        assert refused.value.cause.non_retryable and refused.value.cause.type == "UpdateRefused"
+        with pytest.raises(WorkflowUpdateFailedError) as no_input:
+            await handle.execute_update("approve")
+        assert no_input.value.cause.message.startswith('approve needs input: {"approver"')
+        with pytest.raises(WorkflowUpdateFailedError) as misshapen:
+            await handle.execute_update("approve", {"who": "eve"})
+        assert misshapen.value.cause.message == (
+            "invalid approve input: approver: Field required; who: Extra inputs are not permitted")
+        assert misshapen.value.cause.non_retryable
         reply = await handle.execute_update("approve", ApprovalDecision(approver="alice", reason="metrics look right"),
                                             result_type=TrainingStatus)
         assert not reply.awaiting_approval  # the reply reflects the decision just made
@@ -126,3 +139,78 @@ async def test_bad_step_input_fails_fast_and_names_the_problem(dev_env, settings
         cause = cause.__cause__
     assert isinstance(cause, ApplicationError) and cause.type == error_type and cause.non_retryable
     assert fragment in cause.message
+
+
+def activities_scheduled(history) -> list[str]:
+    return [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")]
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"n_estimators": 20000},
+         "estimator.params.n_estimators: 20000 exceeds this deployment's limit of 1000"),
+        ({"n_estimators": 0}, "estimator.params.n_estimators: The 'n_estimators' parameter of RandomForest"),
+        ({"max_depth": "deep"}, "estimator.params.max_depth: The 'max_depth' parameter"),
+    ],
+)
+async def test_costly_or_invalid_estimator_params_fail_before_any_data_moves(
+        dev_env, settings, deps, breast_cancer_csv, params, fragment):
+    inp = training_input(breast_cancer_csv, estimator={"name": "random_forest", "params": params})
+    async with running_workers(dev_env.client, settings, deps) as queues:
+        handle = await start(dev_env.client, queues, inp)
+        with pytest.raises(WorkflowFailureError) as caught:
+            await handle.result()
+        history = await handle.fetch_history()
+    cause = caught.value.cause.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidInput" and cause.non_retryable
+    assert cause.message.startswith(fragment)
+    assert activities_scheduled(history) == ["check_training_input"]
+
+
+async def test_more_rows_than_the_deployment_allows_fail_before_any_step_after_extract(
+        dev_env, settings, deps, breast_cancer_csv):
+    capped = settings.model_copy(update={"training_max_rows": 500})
+    deps = dataclasses.replace(deps, settings=capped)
+    async with running_workers(dev_env.client, capped, deps) as queues:
+        handle = await start(dev_env.client, queues, training_input(breast_cancer_csv))
+        with pytest.raises(WorkflowFailureError) as caught:
+            await handle.result()
+        history = await handle.fetch_history()
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidInput" and cause.non_retryable
+    assert cause.message == ("dataset: 569 rows exceed this deployment's limit of 500 "
+                             "(MLWRIGHT_TRAINING_MAX_ROWS); sample or filter the data")
+    assert activities_scheduled(history) == ["check_training_input", "extract_dataset"]
+
+
+async def test_the_train_step_timeout_follows_the_deployment_cap(dev_env, settings, deps, breast_cancer_csv):
+    capped = settings.model_copy(update={"training_max_fit_s": 90})
+    deps = dataclasses.replace(deps, settings=capped)
+    async with running_workers(dev_env.client, capped, deps) as queues:
+        handle = await start(dev_env.client, queues, training_input(breast_cancer_csv))
+        await wait_for_status(handle, lambda s: s.awaiting_approval)
+        await handle.terminate(reason="only the train step's timeout matters here")
+        history = await handle.fetch_history()
+    train = next(e.activity_task_scheduled_event_attributes for e in history.events
+                 if e.HasField("activity_task_scheduled_event_attributes")
+                 and e.activity_task_scheduled_event_attributes.activity_type.name == "train_model")
+    assert train.start_to_close_timeout.ToTimedelta() == timedelta(seconds=90)
+
+
+async def test_text_target_with_task_regression_is_blamed_on_the_task(
+        dev_env, settings, deps, breast_cancer_csv, tmp_path):
+    frame = pd.read_csv(breast_cancer_csv)
+    frame["target"] = frame["target"].map({0: "malignant", 1: "benign"})
+    path = tmp_path / "labelled.csv"
+    frame.to_csv(path, index=False)
+    inp = training_input(path, task="regression", estimator={"name": "ridge"})
+    async with running_workers(dev_env.client, settings, deps) as queues:
+        handle = await start(dev_env.client, queues, inp)
+        with pytest.raises(WorkflowFailureError) as caught:
+            await handle.result()
+    cause = caught.value.cause.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidInput"
+    assert cause.message.startswith("task: regression needs a numeric target, but column 'target' holds")
+    assert "benign" not in cause.message and "estimator.params" not in cause.message

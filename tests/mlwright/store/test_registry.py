@@ -107,3 +107,16 @@ def test_schema_creation_survives_concurrent_workers(tmp_path):
         list(pool.map(init_db, engines))
     with session_scope(engines[0]) as s:
         assert registry.list_versions(s, model_name="m") == []
+
+
+def test_a_refused_approval_is_filed_once_and_moves_no_stage(engine):
+    with session_scope(engine) as s:
+        registry.register_version(s, data=new_version(run="r1"))
+        registry.set_stage(s, model_name="m", version=1, stage="staging", actor="p", reason="", idempotency_key="a")
+        for _ in range(2):  # a retried activity files it once
+            registry.record_refusal(s, model_name="m", version=1, actor="eve", reason="approver must not be empty",
+                                    idempotency_key="wf/run/refused-0")
+    with session_scope(engine) as s:
+        trail = [(t.stage, t.version, t.actor) for t in registry.transitions(s, model_name="m")]
+        assert registry.stage_holder(s, model_name="m", stage="staging").version == 1
+    assert trail == [("staging", 1, "p"), ("refused", 1, "eve")]
