@@ -200,10 +200,10 @@ async def test_the_train_step_timeout_follows_the_deployment_cap(dev_env, settin
 
 
 async def test_text_target_with_task_regression_is_blamed_on_the_task(
-        dev_env, settings, deps, breast_cancer_csv, tmp_path):
+        dev_env, settings, deps, breast_cancer_csv):
     frame = pd.read_csv(breast_cancer_csv)
     frame["target"] = frame["target"].map({0: "malignant", 1: "benign"})
-    path = tmp_path / "labelled.csv"
+    path = breast_cancer_csv.with_name("labelled.csv")  # inside the data root, as runs require
     frame.to_csv(path, index=False)
     inp = training_input(path, task="regression", estimator={"name": "ridge"})
     async with running_workers(dev_env.client, settings, deps) as queues:
