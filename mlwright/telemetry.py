@@ -5,7 +5,8 @@ a run started by ``temporal workflow start``, a Temporal Schedule or the Web UI 
 span. ``TracingInterceptor(always_create_workflow_spans=True)`` then creates a parentless
 workflow span, and since it keeps no workflow span as the context of later workflow tasks, every
 ``StartActivity`` span it emits afterwards is a new root with a random trace id: each step lands in
-a trace of its own (measured with the real CLI on TrainingPipeline: 1 run, 6 trace ids). Its
+a trace of its own (measured with the real CLI on TrainingPipeline: a run's first 7 activities
+came out as 8 traces, the workflow span alone in one). Its
 workflow spans also have zero duration and new random ids after a worker restart replays the run.
 The plugin's interceptor instead keeps one real ``RunWorkflow`` span open for the whole run with
 ids drawn from the workflow's deterministic random (``create_tracer_provider``): a replay on another
@@ -16,7 +17,8 @@ is still waiting shows its steps under a not-yet-exported root; ``mlwright trace
 
 Child workflows continue their parent's trace (the plugin propagates the context in the start
 headers): a child is one step of the parent's run, and one waterfall per run is the point. A run
-that continues-as-new stays in its trace for the same reason.
+that continues-as-new stays in its trace for the same reason. Queries and updates (approve,
+retry_step) are spans of their sender's trace; the steps an update lets the run take are the run's.
 
 The trace id is recorded on the run as the memo ``mlwright_trace_id`` (workflows/_visibility.py),
 and every span carries ``temporalWorkflowID``: each leads to the other.

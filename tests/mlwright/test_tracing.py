@@ -48,11 +48,13 @@ async def test_a_cli_started_run_is_one_trace_from_workflow_to_last_activity(dev
                            address=target_of(dev_env.client))
             handle = dev_env.client.get_workflow_handle(wid, result_type=TrainingResult)
             await wait_for_status(handle, lambda s: s.awaiting_approval)
+        # Those workers are gone: new ones must rebuild the run from its history, trace ids included.
+        async with running_workers(dev_env.client, settings, deps):
             await handle.execute_update("approve", ApprovalDecision(approver="alice"))
             result = await handle.result()
     assert result.decision == "promoted"
     run = of_workflow(spans.get_finished_spans(), wid)
-    root = next(s for s in run if s.name == "RunWorkflow:TrainingPipeline")
+    [root] = [s for s in run if s.name == "RunWorkflow:TrainingPipeline"]  # exported once, by the last worker
     assert root.parent is None  # the CLI sent no trace context: the worker's workflow span is the root
     # Queries and updates belong to their caller's trace (here the test's client), not the run's.
     callers = {s.name.split(":")[0] for s in run if s.context.trace_id != root.context.trace_id}
@@ -111,3 +113,30 @@ async def test_a_retried_activity_shows_each_attempt_and_the_failed_one_is_an_er
     assert len({s.context.trace_id for s in run}) == 1
     client_span = next(s for s in run if s.name == "StartWorkflow:TrainingPipeline")
     assert ancestors(attempts[1], run)[-1] == client_span.name  # mlwright's client starts the trace
+
+
+async def test_a_child_workflow_continues_its_parents_trace(dev_env, settings, deps, breast_cancer_csv):
+    from temporalio.worker import Worker
+
+    from tests.mlwright.tracing_parent import TracingParent
+
+    wid = f"trace-parent-{uuid.uuid4()}"
+    inp = body(breast_cancer_csv, quality={"min_rows": 10**6})  # the child fails fast at its quality gate
+    with collected_spans() as spans:
+        async with running_workers(dev_env.client, settings, deps) as queues:
+            parents = f"{settings.task_queue_prefix}parents"
+            async with Worker(dev_env.client, task_queue=parents, workflows=[TracingParent]):
+                await temporal("workflow", "start", "--type", "TracingParent", "--task-queue", parents,
+                               "--workflow-id", wid, "--input", json.dumps(inp), "--input",
+                               json.dumps(queues.pipelines), address=target_of(dev_env.client))
+                assert await dev_env.client.get_workflow_handle(wid).result() == "child failed"
+    finished = spans.get_finished_spans()
+    run = list({s.context.span_id: s for s in of_workflow(finished, wid) + of_workflow(finished, f"{wid}-child")
+                }.values())
+    [parent] = [s for s in run if s.name == "RunWorkflow:TracingParent"]
+    [child] = [s for s in run if s.name == "RunWorkflow:TrainingPipeline"]
+    assert parent.parent is None and {s.context.trace_id for s in run} == {parent.context.trace_id}
+    assert ancestors(child, run) == ["StartChildWorkflow:TrainingPipeline", "RunWorkflow:TracingParent"]
+    gate = next(s for s in run if s.name == "RunActivity:validate_data_quality")
+    assert ancestors(gate, run)[-3:] == [child.name, "StartChildWorkflow:TrainingPipeline", parent.name]
+    assert child.status.status_code is StatusCode.ERROR  # the failed child run says so
