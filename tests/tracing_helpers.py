@@ -56,3 +56,18 @@ def ancestors(span: ReadableSpan, spans: list[ReadableSpan]) -> list[str]:
         span = by_id[span.parent.span_id]
         names.append(span.name)
     return names
+
+
+def span_text(span: ReadableSpan) -> str:
+    """Everything a span would show a trace viewer: name, attributes, events, status, resource."""
+    parts = [span.name, repr(dict(span.attributes or {})), span.status.description or "",
+             repr(dict(span.resource.attributes))]
+    parts += [f"{e.name} {dict(e.attributes or {})!r}" for e in span.events]
+    parts += [repr(dict(link.attributes or {})) for link in span.links]
+    return "\n".join(parts)
+
+
+def leaks(texts: list[str], secrets: set[str]) -> set[str]:
+    """The ``secrets`` that occur in any of ``texts``."""
+    blob = "\n".join(texts)
+    return {s for s in secrets if s in blob}
