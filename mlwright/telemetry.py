@@ -48,6 +48,23 @@ TRACE_MEMO = "mlwright_trace_id"
 _configured = False
 
 
+class _EvictedRunFilter(logging.Filter):
+    """Drops OpenTelemetry's "Failed to detach context" traceback for an evicted workflow.
+
+    A run evicted from a worker's cache (it waits, the cache is full, the worker stops) has its
+    coroutine closed wherever garbage collection runs; the open workflow span's context token then
+    belongs to another context. Nothing is lost (the span is rebuilt on replay, ended once), so the
+    traceback would only alarm whoever reads the worker log, once per evicted run.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, ValueError) and isinstance(error.__context__, GeneratorExit))
+
+
+_EVICTED_RUN_FILTER = _EvictedRunFilter()
+
+
 def tracer_provider(service: str | None = None) -> ReplaySafeTracerProvider:
     """The process's provider, installed as the OpenTelemetry global on first use.
 
@@ -69,6 +86,8 @@ def tracer_provider(service: str | None = None) -> ReplaySafeTracerProvider:
 def plugin() -> SimplePlugin:
     """The client plugin every mlwright client and worker shares (see the module docstring)."""
     from mlwright.step_spans import AttemptAttributes
+
+    logging.getLogger("opentelemetry.context").addFilter(_EVICTED_RUN_FILTER)  # once: same instance
 
     class _Interceptor(OpenTelemetryInterceptor):
         def workflow_interceptor_class(self, input):  # type: ignore[no-untyped-def]
