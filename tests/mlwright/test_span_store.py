@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from mlwright import telemetry
@@ -76,3 +77,20 @@ def test_otlp_over_http_is_chosen_by_a_setting_and_a_missing_exporter_is_named(t
         assert isinstance(telemetry.otlp_exporter(settings), http.OTLPSpanExporter)
     with pytest.raises(ValueError, match="otlp_protocol"):
         Settings(home=tmp_path, otlp_protocol="udp")
+
+
+def test_a_run_still_open_draws_its_steps_without_the_workflow_span(tmp_path):
+    from mlwright.waterfall import summary
+
+    store = SpanStore(tmp_path / "traces.db")
+    with collected_spans(SpanStoreExporter(store)):
+        tracer = telemetry.tracer_provider().get_tracer("test")
+        run = tracer.start_span("RunWorkflow:Wf", attributes={"temporalWorkflowID": "wf-open"})  # never ended
+        with trace.use_span(run, end_on_exit=False):
+            with tracer.start_as_current_span("RunActivity:step_0", attributes={"temporalWorkflowID": "wf-open"}):
+                pass
+    [trace_id] = store.trace_ids_of("wf-open")
+    spans = store.spans_of(trace_id)
+    assert [s.name for s in spans] == ["RunActivity:step_0"]
+    assert "run still open" in summary(spans, "wf-open")
+    assert render(spans).splitlines()[1].split("|")[0].split()[-1] == "step_0"

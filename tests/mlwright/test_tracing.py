@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -140,3 +141,32 @@ async def test_a_child_workflow_continues_its_parents_trace(dev_env, settings, d
     gate = next(s for s in run if s.name == "RunActivity:validate_data_quality")
     assert ancestors(gate, run)[-3:] == [child.name, "StartChildWorkflow:TrainingPipeline", parent.name]
     assert child.status.status_code is StatusCode.ERROR  # the failed child run says so
+
+
+async def test_a_schedule_started_run_is_one_trace(dev_env, settings, deps, breast_cancer_csv):
+    sid = f"trace-schedule-{uuid.uuid4().hex[:8]}"
+    inp = body(breast_cancer_csv, quality={"min_rows": 10**6})
+    address = target_of(dev_env.client)
+    with collected_spans() as spans:
+        async with running_workers(dev_env.client, settings, deps) as queues:
+            await temporal("schedule", "create", "--schedule-id", sid, "--interval", "24h", "--type",
+                           "TrainingPipeline", "--task-queue", queues.pipelines, "--workflow-id", sid,
+                           "--input", json.dumps(inp), address=address)
+            try:
+                await temporal("schedule", "trigger", "--schedule-id", sid, address=address)
+                schedule = dev_env.client.get_schedule_handle(sid)
+                for _ in range(300):  # the schedule starts the run asynchronously
+                    actions = (await schedule.describe()).info.recent_actions
+                    if actions:
+                        break
+                    await asyncio.sleep(0.1)
+                handle = dev_env.client.get_workflow_handle(actions[0].action.workflow_id)
+                with pytest.raises(WorkflowFailureError):  # the quality gate fails the run by design
+                    await handle.result()
+            finally:
+                await temporal("schedule", "delete", "--schedule-id", sid, address=address)
+    run = of_workflow(spans.get_finished_spans(), handle.id)
+    [root] = [s for s in run if s.name == "RunWorkflow:TrainingPipeline"]
+    assert root.parent is None and {s.context.trace_id for s in run} == {root.context.trace_id}
+    assert {"RunActivity:extract_dataset", "RunActivity:validate_data_quality"} <= {s.name for s in run}
+    assert await memo_trace_id(handle) == hex_id(root.context.trace_id)
