@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import statistics
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -47,6 +48,7 @@ async def main(runs: int) -> None:
     variants = {"tracing on": lambda: timed(env.client, on.pipelines, on.prefix),
                 "tracing off": lambda: timed(untraced, off.pipelines, off.prefix)}
     results: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     try:
         async with contextlib.AsyncExitStack() as stack:
             for worker, _ in built:
@@ -56,7 +58,11 @@ async def main(runs: int) -> None:
                     await run()
             for _ in range(runs):
                 for name, run in variants.items():
+                    cpu_before = time.process_time()
                     results[name].append(await run())
+                    # This process's CPU (workers, client, exporter thread): steadier than wall time on a
+                    # shared machine; the dev server's share is the same either way.
+                    cpu[name].append(time.process_time() - cpu_before)
     finally:
         for _, executor in built:
             if executor:
@@ -65,15 +71,18 @@ async def main(runs: int) -> None:
     telemetry.flush()
 
     print(f"23-step no-op pipeline, {runs} runs each, alternating; spans stored: {open_span_store(settings).count()}")
-    print(f"{'setup':<14}{'median ms/step':>16}{'p25':>8}{'p75':>8}{'median total ms':>17}")
-    medians = {}
+    print(f"{'setup':<14}{'median ms/step':>16}{'p25':>8}{'p75':>8}{'median total ms':>17}{'CPU ms/step':>13}")
+    medians, cpu_ms = {}, {}
     for name, totals in results.items():
         per_step = sorted(t * 1000 / STEPS for t in totals)
         q = statistics.quantiles(per_step, n=4)
         medians[name] = statistics.median(per_step)
-        print(f"{name:<14}{medians[name]:>16.2f}{q[0]:>8.2f}{q[2]:>8.2f}{statistics.median(totals) * 1000:>17.0f}")
-    print(f"tracing adds {medians['tracing on'] - medians['tracing off']:+.2f} ms/step "
-          f"(ratio {medians['tracing on'] / medians['tracing off']:.2f}x)")
+        cpu_ms[name] = statistics.median(cpu[name]) * 1000 / STEPS
+        print(f"{name:<14}{medians[name]:>16.2f}{q[0]:>8.2f}{q[2]:>8.2f}{statistics.median(totals) * 1000:>17.0f}"
+              f"{cpu_ms[name]:>13.2f}")
+    print(f"tracing adds {medians['tracing on'] - medians['tracing off']:+.2f} ms/step wall "
+          f"(ratio {medians['tracing on'] / medians['tracing off']:.2f}x), "
+          f"{cpu_ms['tracing on'] - cpu_ms['tracing off']:+.2f} ms/step CPU")
 
 
 if __name__ == "__main__":

@@ -60,12 +60,13 @@ class SpanStore:
         self.max_spans, self.max_age_s = max_spans, max_age_s
         self._lock = threading.Lock()
         self._last_prune = 0.0
+        self._writer: sqlite3.Connection | None = None  # kept open: the exporter writes every half second
 
     def _connect(self) -> sqlite3.Connection:
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
-        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
         conn.execute("pragma journal_mode=wal")
         conn.executescript(_SCHEMA)
         return conn
@@ -73,7 +74,9 @@ class SpanStore:
     def write(self, spans: Sequence[ReadableSpan]) -> None:
         rows = [_row(s) for s in spans if s.context is not None]
         with self._lock:
-            conn = self._connect()
+            if self._writer is None:
+                self._writer = self._connect()
+            conn = self._writer
             try:
                 conn.execute("begin immediate")
                 conn.executemany("insert or replace into spans values (?,?,?,?,?,?,?,?,?,?,?)", rows)
@@ -81,10 +84,15 @@ class SpanStore:
                     self._prune(conn)
                 conn.execute("commit")
             except BaseException:
-                conn.execute("rollback")
+                if conn.in_transaction:
+                    conn.execute("rollback")
+                self.close()
                 raise
-            finally:
-                conn.close()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def prune(self) -> None:
         with self._lock:
@@ -156,4 +164,4 @@ class SpanStoreExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
-        pass
+        self.store.close()
