@@ -68,8 +68,8 @@ _EVICTED_RUN_FILTER = _EvictedRunFilter()
 def tracer_provider(service: str | None = None) -> ReplaySafeTracerProvider:
     """The process's provider, installed as the OpenTelemetry global on first use.
 
-    Workflow workers need a replay-safe global provider (deterministic span ids); without
-    exporters it records nothing, so installing it in every process is harmless.
+    Workflow workers need a replay-safe global provider (deterministic span ids); until
+    ``setup_tracing`` adds exporters its spans go nowhere, so installing it anywhere is harmless.
     """
     current = trace.get_tracer_provider()
     if isinstance(current, ReplaySafeTracerProvider):

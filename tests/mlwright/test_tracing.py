@@ -170,3 +170,18 @@ async def test_a_schedule_started_run_is_one_trace(dev_env, settings, deps, brea
     assert root.parent is None and {s.context.trace_id for s in run} == {root.context.trace_id}
     assert {"RunActivity:extract_dataset", "RunActivity:validate_data_quality"} <= {s.name for s in run}
     assert await memo_trace_id(handle) == hex_id(root.context.trace_id)
+
+
+def test_only_the_detach_traceback_of_an_evicted_run_is_dropped_from_the_log():
+    import logging
+
+    def record(error: BaseException) -> logging.LogRecord:
+        return logging.LogRecord("opentelemetry.context", logging.ERROR, __file__, 1, "Failed to detach context",
+                                 None, (type(error), error, None))
+
+    evicted = ValueError("token was created in a different Context")
+    evicted.__context__ = GeneratorExit()
+    drop = telemetry._EVICTED_RUN_FILTER
+    assert not drop.filter(record(evicted))
+    assert drop.filter(record(ValueError("token was created in a different Context")))
+    assert drop.filter(record(RuntimeError("anything else")))
