@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true", help="one JSON object per run")
     runs.set_defaults(handler=_runs)
 
+    tr = sub.add_parser("trace", help="print a run's trace as a waterfall (from the local span store)")
+    tr.add_argument("workflow_id")
+    tr.add_argument("--trace-id", help="this trace instead of the one recorded on the run (memo mlwright_trace_id)")
+    tr.add_argument("--scheduling", action="store_true", help="also show Temporal's StartActivity spans")
+    tr.set_defaults(handler=_trace)
+
     attrs = sub.add_parser("search-attributes", help="mlwright's custom search attributes on the namespace")
     attrs_sub = attrs.add_subparsers(required=True, metavar="ACTION")
     attrs_sub.add_parser("register", help="register the missing ones (once per namespace)").set_defaults(
@@ -336,6 +342,41 @@ def _register_search_attributes(_args, settings: Settings) -> None:
     added = asyncio.run(run())
     print(f"registered {added} on namespace {settings.temporal_namespace}" if added
           else f"namespace {settings.temporal_namespace} already has every mlwright search attribute")
+
+
+def _trace(args, settings: Settings) -> None:
+    from mlwright.span_store import open_span_store
+    from mlwright.waterfall import render, summary
+
+    store = open_span_store(settings)
+    trace_id = args.trace_id or _recorded_trace_id(settings, args.workflow_id)
+    if not trace_id:  # no server, or a run from before trace ids were recorded: the store knows its spans
+        found = store.trace_ids_of(args.workflow_id)
+        trace_id = found[0] if found else None
+    spans = store.spans_of(trace_id) if trace_id else []
+    if not spans:
+        raise RuntimeError(f"no spans of {args.workflow_id!r} in {store.path}: did its workers run with this "
+                           "MLWRIGHT_HOME and MLWRIGHT_TRACE_STORE on?")
+    print(summary(spans, args.workflow_id))
+    print(f"Web UI {settings.run_url(args.workflow_id)}")
+    print(render(spans, scheduling=args.scheduling))
+
+
+def _recorded_trace_id(settings: Settings, workflow_id: str) -> str | None:
+    """The trace id the run's latest execution recorded in its memo; None when it cannot be read."""
+    from temporalio.service import RPCError
+
+    from mlwright.client import connect
+    from mlwright.telemetry import TRACE_MEMO
+
+    async def read() -> str | None:
+        described = await (await connect(settings)).get_workflow_handle(workflow_id).describe()
+        return (await described.memo()).get(TRACE_MEMO) or None
+
+    try:
+        return asyncio.run(asyncio.wait_for(read(), timeout=5))
+    except (RPCError, RuntimeError, TimeoutError, OSError):
+        return None
 
 
 def _registry(args, settings: Settings) -> None:

@@ -1,19 +1,23 @@
-"""The one place a Temporal client is configured: pydantic payloads, tracing, TLS/API key."""
+"""The one place a Temporal client is configured: pydantic payloads, tracing, TLS/API key.
+
+Every client and every worker (workers inherit their client's plugins) shares ``client_options()``,
+so a run is traced the same way whether tests, the dev stack or production serve it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from mlwright import telemetry
 from mlwright.settings import Settings
 
 
 def client_options() -> dict[str, Any]:
     """Options every client shares; test environments pass them to the servers they start."""
-    return {"data_converter": pydantic_data_converter, "interceptors": [TracingInterceptor()]}
+    return {"data_converter": pydantic_data_converter, "plugins": [telemetry.plugin()]}
 
 
 async def connect(settings: Settings, target: str | None = None) -> Client:

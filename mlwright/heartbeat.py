@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 from temporalio import activity
 
+from mlwright import step_spans
+
 _current: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
     "mlwright_heartbeat_phase", default=None
 )
@@ -58,6 +60,7 @@ def heartbeating(step: str, every_s: float) -> Iterator[Callable[[str], None]]:
 
 def phase(name: str) -> None:
     """Report the current phase of the running step (a no-op outside a heartbeating step)."""
+    step_spans.phase(name)  # each phase is also a span, heartbeating or not
     setter = _current.get()
     if setter is not None:
         setter(name)

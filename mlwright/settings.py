@@ -135,7 +135,13 @@ class Settings(BaseSettings):
         "still runs; a released slot wakes the next run at once.",
     )
 
-    otlp_endpoint: str | None = Field(None, description="OTLP gRPC endpoint for traces; none = no export.")
+    otlp_endpoint: str | None = Field(None, description="OTLP endpoint for traces; none = no export.")
+    otlp_protocol: Literal["grpc", "http"] = Field(
+        "grpc", description="OTLP transport: grpc (e.g. host:4317) or http (e.g. http://host:4318/v1/traces).")
+    trace_store: bool = Field(True, description="Keep finished spans in a local SQLite store for `mlwright trace`.")
+    trace_store_path: Path | None = Field(None, description="Span store file; default <home>/traces.db (mode 0600).")
+    trace_store_max_spans: int = Field(200_000, ge=100, description="Oldest spans are dropped beyond this many.")
+    trace_store_max_age_days: float = Field(7, gt=0, description="Spans older than this are dropped.")
     log_level: str = Field("INFO", description="Python log level of mlwright processes.")
 
     @classmethod

@@ -12,6 +12,7 @@ from mlwright import visibility
 from mlwright.client import connect
 from mlwright.queues import QueueSet, Resource
 from mlwright.settings import Settings
+from mlwright.telemetry import flush as flush_spans
 from mlwright.telemetry import setup_logging, setup_tracing
 from workers.definitions import build_worker
 
@@ -45,3 +46,4 @@ async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Eve
         for _, executor in built:
             if executor is not None:
                 executor.shutdown(wait=False, cancel_futures=True)
+        flush_spans()  # the process exits without interpreter teardown (mlwright.cli.exit_now)

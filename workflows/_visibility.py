@@ -1,7 +1,8 @@
 """A run's search attributes (mlwright/visibility.py), upserted as its state changes.
 
 Upserts are workflow commands: runs recorded before they existed must replay without them, so
-the whole feature sits behind one ``workflow.patched`` marker taken when the run starts.
+the whole feature sits behind one ``workflow.patched`` marker taken when the run starts. The run's
+trace id (mlwright/telemetry.py) goes into its memo, behind a marker of its own.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    from mlwright import telemetry
     from mlwright import visibility as v
 
 PATCH = "mlwright-search-attributes"
+TRACE_PATCH = "mlwright-trace-id-memo"  # a memo upsert is a command too: runs from before it replay without
 
 
 class RunAttributes:
@@ -37,6 +40,8 @@ class RunAttributes:
             updates.append(v.TRIGGERED_BY.value_set(_triggered_by(info)))
         workflow.upsert_search_attributes(updates)
         self.set(state="running", step=None)
+        if workflow.patched(TRACE_PATCH):  # written even when empty, so every worker emits the same commands
+            workflow.upsert_memo({telemetry.TRACE_MEMO: telemetry.current_trace_id()})
 
     def set(self, *, state: str, step: str | None) -> None:
         """Publish the run's state and current (or failed) step, when they changed."""

@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 from temporalio import activity
 
+from mlwright import step_spans
 from mlwright.errors import MlwrightError, as_application_error
 from mlwright.heartbeat import heartbeating
 from mlwright.policies import StepPolicy
@@ -43,14 +44,15 @@ class Step(Generic[InT, OutT]):
         policy has a heartbeat timeout, heartbeats run for the whole call (six per timeout).
         """
         heartbeat = self.policy.heartbeat
+        traced = step_spans.traced(fn)
 
         @functools.wraps(fn)
         def translated(*args, **kwargs):
             try:
                 if heartbeat is None:
-                    return fn(*args, **kwargs)
+                    return traced(*args, **kwargs)
                 with heartbeating(self.name, every_s=heartbeat.total_seconds() / 6):
-                    return fn(*args, **kwargs)
+                    return traced(*args, **kwargs)
             except MlwrightError as e:
                 e.details.setdefault("attempt", activity.info().attempt)
                 raise as_application_error(e) from e

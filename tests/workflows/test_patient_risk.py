@@ -264,3 +264,49 @@ async def test_missing_and_malformed_sources_are_named_and_the_run_can_be_aborte
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
     assert "aborted by ana: claims feed changed its schema" in str(failed.value.cause)
+
+
+async def test_a_resumed_run_is_one_trace_without_patient_data_and_mlwright_trace_draws_it(dev_env, world, tmp_path):
+    """Issue 8: step 14 fails until the operator's retry_step; the whole run is one trace, free of patient ids."""
+    from mlwright.patient_risk import synthetic
+    from mlwright.span_store import SpanStore, SpanStoreExporter
+    from tests.tracing_helpers import ancestors, collected_spans, leaks, of_workflow, span_text
+
+    settings = world.variant(fault_injection="model_deterioration:3")
+    day = RUN_DATE.replace(day=20)
+    store = SpanStore(tmp_path / "traces.db")
+    with collected_spans(SpanStoreExporter(store)) as spans:
+        async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
+            handle = await start(dev_env.client, queues, run_date=day)
+            await wait_progress(handle, lambda p: p.state == "awaiting_operator")
+            await temporal("workflow", "update", "execute", "-w", handle.id, "--name", "retry_step", "--input",
+                           json.dumps({"step": "model_deterioration", "operator": "ana", "reason": "fixed"}),
+                           address=target_of(dev_env.client))
+            result = await handle.result()
+    assert result.state == "completed"
+    finished = spans.get_finished_spans()
+    [root] = [s for s in finished if s.name == "RunWorkflow:PatientRiskPipeline"
+              and s.attributes["temporalWorkflowID"] == handle.id]
+    run = [s for s in of_workflow(finished, handle.id) if s.context.trace_id == root.context.trace_id]
+    tries = sorted((s for s in run if s.name == "RunActivity:model_deterioration"), key=lambda s: s.start_time)
+    assert [(s.attributes["mlwright.attempt"], s.status.is_ok) for s in tries] == [(1, False), (2, False),
+                                                                                   (3, False), (1, True)]
+    assert all(ancestors(s, run)[1] == root.name for s in tries)  # the resumed attempt too: same trace
+    assert tries[3].parent.span_id != tries[0].parent.span_id  # retry_step scheduled the step anew
+    assert {f"RunActivity:{s.name}" for s in result.steps} <= {s.name for s in run}
+
+    seeded = set(synthetic.generate(PATIENTS, seed=11, run_date=RUN_DATE).patients["patient_id"])
+    engine = sa.create_engine(settings.resolved_care_database_url)
+    with engine.connect() as conn:
+        scored = set(conn.execute(sa.text("select patient_id from care_risk_score where run_date = :d"),
+                                  {"d": day.isoformat()}).scalars())
+    assert len(scored) == PATIENTS and leaks(["scored P0000007"], seeded) == {"P0000007"}  # the scan can see one
+    assert leaks([span_text(s) for s in finished], seeded | scored) == set()
+
+    env = {**os.environ, "MLWRIGHT_HOME": str(settings.home), "MLWRIGHT_TRACE_STORE_PATH": str(store.path),
+           "MLWRIGHT_TEMPORAL_ADDRESS": target_of(dev_env.client)}
+    shown = subprocess.run([sys.executable, "-m", "mlwright.cli", "trace", handle.id], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert [s.name for s in result.steps if s.name not in shown.stdout] == []
+    assert shown.stdout.count("model_deterioration") == 4 and "error" in shown.stdout
