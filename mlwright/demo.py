@@ -75,7 +75,10 @@ def _report(result: TrainingResult, workflow_id: str, settings: Settings, inp: T
         f"{QueueSet(settings.task_queue_prefix).pipelines} --workflow-id my-run --input '{start_input}'")
     say(f"  {temporal} workflow update execute {addr} -w my-run --name approve "
         "--input '{\"approver\": \"you\", \"reason\": \"looks good\"}'")
-    say(f"  {_shown_path(str(Path(sys.executable).with_name('mlwright')))} registry {MODEL_NAME}")
+    mlwright = _shown_path(str(Path(sys.executable).with_name("mlwright")))
+    say(f"  {mlwright} registry {MODEL_NAME}")
+    say(f"  {mlwright} trace {workflow_id}            # the run as one waterfall of spans")
+    say(f"  {mlwright} runs --state awaiting_approval   # every run waiting for a person")
 
 
 def _shown_path(binary: str) -> str:
