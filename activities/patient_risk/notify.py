@@ -1,28 +1,34 @@
 """Step 21 (alerts on high-risk patients) and the on-call alert for a failed step.
 
-Every alert has a dedup key and a row in the store; only unsent ones are sent, so a retried step
-never alerts twice. Delivery is at-least-once across a crash between the POST and the mark (the
-dedup key travels as ``Idempotency-Key`` and in the body, for receivers that deduplicate).
+Every alert has a dedup key and a row in the store; only unsent ones are sent, and each is marked
+sent right after its delivery, so a retried step never alerts twice. A crash between a POST and
+its mark can re-send only the alerts then in flight (at most ``SEND_THREADS``); the dedup key
+travels as ``Idempotency-Key`` and in the body, and receivers drop the repeat by it (the dev inbox
+does, as PagerDuty's dedup_key and Opsgenie's alias do), so each alert is accepted exactly once.
 Alerts carry the pseudonymous patient id and scores, never raw clinical data.
 """
 
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from itertools import islice
 
 from temporalio import activity
+from temporalio.exceptions import CancelledError
 
 from activities.patient_risk.deps import PatientRiskDeps
 from activities.patient_risk.http_errors import translated
 from mlwright.contracts import patient_risk as c
-from mlwright.heartbeat import phase
+from mlwright.heartbeat import check_cancelled, phase
 from mlwright.steps.patient_risk import BY_NAME, OPERATOR_ALERT
 from mlwright.store import runs
 from mlwright.store.db import session_scope
 
 PIPELINE = "PatientRiskPipeline"
 SEND_THREADS = 8
+Item = tuple[str, str, dict]  # dedup key, severity, payload
 
 
 class NotifyActivities:
@@ -71,25 +77,54 @@ class NotifyActivities:
             rows = runs.claim_alerts(session, kind=kind, run_date=run_date, wanted=wanted)
             pending = [(r.dedup_key, r.severity, r.payload) for r in rows if r.sent_at is None]
         already = len(wanted) - len(pending)
-
-        def send(item: tuple[str, str, dict]) -> str:
-            key, severity, payload = item
-            for url in self.deps.settings.alert_routes.get(severity, []):
-                with translated(f"alert_routes.{severity}"):
-                    self.deps.http.post(url, json={"dedup_key": key, "severity": severity, **payload},
-                                        headers={"Idempotency-Key": key}).raise_for_status()
-            return key
-
-        done = 0
-        with ThreadPoolExecutor(SEND_THREADS) as pool:
-            for batch_start in range(0, len(pending), 200):
-                keys = list(pool.map(send, pending[batch_start:batch_start + 200]))
-                with session_scope(self.deps.base.engine) as session:
-                    runs.mark_sent(session, dedup_keys=keys)
-                done += len(keys)
-                phase(f"{done}/{len(pending)} alerts sent")
+        sent = _Window(self._send, self._mark_sent, size=SEND_THREADS).run(pending)
         if pending:
-            activity.logger.info("%s alerts sent (%s already sent before)", len(pending), already)
-        return len(pending), already
+            activity.logger.info("%s alerts sent (%s already sent before)", sent, already)
+        return sent, already
+
+    def _send(self, item: tuple[str, str, dict]) -> str:
+        key, severity, payload = item
+        for url in self.deps.settings.alert_routes.get(severity, []):
+            with translated(f"alert_routes.{severity}"):
+                self.deps.http.post(url, json={"dedup_key": key, "severity": severity, **payload},
+                                    headers={"Idempotency-Key": key}).raise_for_status()
+        return key
+
+    def _mark_sent(self, keys: list[str]) -> None:
+        with session_scope(self.deps.base.engine) as session:
+            runs.mark_sent(session, dedup_keys=keys)
 
 
+class _Window:
+    """At most ``size`` deliveries in flight, each marked sent as soon as it is delivered and before
+    another starts: a crash re-sends at most ``size`` alerts (the ones in flight), and the receiver
+    drops those by their dedup key."""
+
+    def __init__(self, send: Callable[[Item], str], mark: Callable[[list[str]], None], size: int) -> None:
+        self.send, self.mark, self.size = send, mark, size
+
+    def run(self, items: list[Item]) -> int:
+        done_count, failure = 0, None
+        queue = iter(items)
+        with ThreadPoolExecutor(self.size) as pool:
+            in_flight: set[Future[str]] = set()
+            while True:
+                if failure is None:
+                    try:
+                        check_cancelled()
+                    except CancelledError as e:
+                        failure = e
+                if failure is None:
+                    in_flight |= {pool.submit(self.send, item) for item in islice(queue, self.size - len(in_flight))}
+                if not in_flight:
+                    break
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                keys = [f.result() for f in done if f.exception() is None]
+                failure = failure or next((f.exception() for f in done if f.exception() is not None), None)
+                if keys:
+                    self.mark(keys)  # the ones delivered, even when another failed: no re-send for them
+                    done_count += len(keys)
+                    phase(f"{done_count}/{len(items)} alerts sent")
+        if failure is not None:
+            raise failure
+        return done_count

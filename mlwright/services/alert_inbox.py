@@ -1,13 +1,17 @@
 """An alert webhook receiver: `POST /alerts` records an alert, `GET /alerts` lists them.
 
-Stands in for PagerDuty/Slack/Teams webhooks in the dev stack and in tests; it records every
-delivery it receives (duplicates included), so a test can count what really arrived.
+Stands in for PagerDuty/Slack/Teams webhooks in the dev stack and in tests. Like PagerDuty's
+``dedup_key`` or Opsgenie's ``alias``, it accepts an alert once per dedup key (the sender's
+``Idempotency-Key``, also in the body as ``dedup_key``): a repeat is acknowledged (200) but not
+recorded again. It counts every delivery it receives besides the alerts it accepted, so a test
+can count both what arrived and what a person would have seen.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from pathlib import Path
 
 from mlwright.services.http import JsonServer
@@ -15,7 +19,8 @@ from mlwright.services.http import JsonServer
 
 class AlertInbox:
     def __init__(self, log_file: Path | None = None) -> None:
-        self.received: list[dict] = []
+        self.received: list[dict] = []  # the accepted alerts, one per dedup key
+        self.deliveries: Counter[str] = Counter()  # POSTs received per dedup key, repeats included
         self._lock = threading.Lock()
         self._log = log_file
 
@@ -24,9 +29,15 @@ class AlertInbox:
             return 404, {"error": "no such route"}
         if method == "GET":
             with self._lock:
-                return 200, {"alerts": list(self.received)}
+                return 200, {"alerts": list(self.received), "deliveries": sum(self.deliveries.values()),
+                             "accepted": len(self.received)}
         if method == "POST" and isinstance(body, dict):
+            key = body.get("dedup_key")
             with self._lock:
+                if key is not None:
+                    self.deliveries[str(key)] += 1
+                    if self.deliveries[str(key)] > 1:
+                        return 200, {"accepted": False, "duplicate": True, "dedup_key": key}
                 self.received.append(body)
                 if self._log:
                     with self._log.open("a") as out:
