@@ -2,7 +2,7 @@
 
 Every alert has a dedup key and a row in the store; only unsent ones are sent, and each is marked
 sent right after its delivery, so a retried step never alerts twice. A crash between a POST and
-its mark can re-send only the alerts then in flight (at most ``SEND_THREADS``); the dedup key
+its mark can re-send only the alerts then in flight (at most ``max_in_flight``); the dedup key
 travels as ``Idempotency-Key`` and in the body, and receivers drop the repeat by it (the dev inbox
 does, as PagerDuty's dedup_key and Opsgenie's alias do), so each alert is accepted exactly once.
 Alerts carry the pseudonymous patient id and scores, never raw clinical data.
@@ -27,7 +27,7 @@ from mlwright.store import runs
 from mlwright.store.db import session_scope
 
 PIPELINE = "PatientRiskPipeline"
-SEND_THREADS = 8
+SEND_THREADS = 8  # default of `send_alerts.max_in_flight`; on-call pages use it too
 Item = tuple[str, str, dict]  # dedup key, severity, payload
 
 
@@ -35,7 +35,7 @@ class NotifyActivities:
     def __init__(self, deps: PatientRiskDeps) -> None:
         self.deps = deps
 
-    @BY_NAME["send_alerts"].step.defn
+    @BY_NAME["send_alerts"].defn
     def send_alerts(self, inp: c.RiskInput) -> c.AlertsResult:
         """One alert per high-tier patient per run date; critical when a critical-value rule fired."""
         risk = self.deps.base.artifacts.get_frame(inp.risk.data)
@@ -48,7 +48,8 @@ class NotifyActivities:
                     "scores": {"readmission": r.readmission, "deterioration": r.deterioration, "acuity": r.acuity},
                     "rules": [x for x in r.rules.split(",") if x], "models": inp.risk.model_versions, "run_url": url})
                   for r in high.itertuples(index=False)]
-        sent, already = self._deliver(wanted, inp.run.run_date, kind="high_risk_patient")
+        window = BY_NAME["send_alerts"].options_of(inp).max_in_flight
+        sent, already = self._deliver(wanted, inp.run.run_date, kind="high_risk_patient", window=window)
         return c.AlertsResult(candidates=len(wanted), sent=sent, already_sent=already)
 
     @OPERATOR_ALERT.defn
@@ -72,12 +73,12 @@ class NotifyActivities:
                                       kind="step_failed")
         return c.AlertsResult(candidates=1, sent=sent, already_sent=already)
 
-    def _deliver(self, wanted: list[tuple[str, str, dict]], run_date: str, kind: str) -> tuple[int, int]:
+    def _deliver(self, wanted: list[Item], run_date: str, kind: str, window: int = SEND_THREADS) -> tuple[int, int]:
         with session_scope(self.deps.base.engine) as session:
             rows = runs.claim_alerts(session, kind=kind, run_date=run_date, wanted=wanted)
             pending = [(r.dedup_key, r.severity, r.payload) for r in rows if r.sent_at is None]
         already = len(wanted) - len(pending)
-        sent = _Window(self._send, self._mark_sent, size=SEND_THREADS).run(pending)
+        sent = _Window(self._send, self._mark_sent, size=window).run(pending)
         if pending:
             activity.logger.info("%s alerts sent (%s already sent before)", sent, already)
         return sent, already

@@ -81,6 +81,11 @@ class WriteFhirOptions(StepOptions):
     batch_size: int = Field(500, ge=1, le=5_000, description="RiskAssessments per FHIR transaction bundle.")
 
 
+class SendAlertsOptions(StepOptions):
+    max_in_flight: int = Field(8, ge=1, le=64, description="Alerts delivered at once; a crash mid-step can re-send "
+                                                           "at most this many (receivers drop them by dedup key).")
+
+
 class PipelineOptions(Contract):
     """Overrides by step name; a step not named here takes no options."""
 
@@ -106,7 +111,7 @@ class PipelineOptions(Contract):
     write_care_management: StepOptions | None = None
     write_fhir: WriteFhirOptions | None = None
     verify_writes: StepOptions | None = None
-    send_alerts: StepOptions | None = None
+    send_alerts: SendAlertsOptions | None = None
     record_lineage: StepOptions | None = None
     publish_run_metrics: StepOptions | None = None
 

@@ -75,7 +75,7 @@ async def record_patient_risk(env, version: str, home: Path) -> None:
     from mlwright.patient_risk import bootstrap
     from tests.workflows.patient_risk_world import RUN_DATE, start_services
 
-    settings, _inbox, servers = start_services(home / "hospital", [0.0])
+    settings, _inbox, _dials, servers = start_services(home / "hospital")
     try:
         base = settings.model_copy(update={"task_queue_prefix": f"rec{uuid.uuid4().hex[:6]}-"})
         async with running_workers(env.client, base, ActivityDeps.from_settings(base)):
