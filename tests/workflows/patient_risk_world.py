@@ -6,6 +6,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -27,12 +28,14 @@ class Dial:
 
     delay: float = 0.0
     calls: int = 0
+    by_date: Counter = field(default_factory=Counter)  # requests per `as_of` query parameter (a run's date)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wrap(self, handle):
         def slowed(method, path, query, body):
             with self._lock:
                 self.calls += 1
+                self.by_date[query.get("as_of")] += 1
             time.sleep(self.delay)
             return handle(method, path, query, body)
 

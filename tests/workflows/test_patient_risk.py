@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from datetime import date
 
 import httpx
 import pandas as pd
@@ -280,66 +281,57 @@ async def test_missing_and_malformed_sources_are_named_and_the_run_can_be_aborte
     assert "aborted by ana: claims feed changed its schema" in str(failed.value.cause)
 
 
-async def wait_quiet(dial, quiet_s: float = 1.0, timeout_s: float = 30.0) -> int:
-    """The service's request count once it has not grown for ``quiet_s`` (a step paging at
-    ``dial.delay`` per request makes many in that time); fails if it still grows after ``timeout_s``."""
+async def wait_quiet(count, quiet_s: float = 1.0, timeout_s: float = 30.0) -> int:
+    """``count()`` once it has not grown for ``quiet_s`` (a step paging at 0.05 s a request makes 20
+    requests in that time); fails if it still grows after ``timeout_s``."""
     loop = asyncio.get_running_loop()
-    deadline, last, since = loop.time() + timeout_s, dial.calls, loop.time()
+    deadline, last, since = loop.time() + timeout_s, count(), loop.time()
     while loop.time() < deadline:
         await asyncio.sleep(0.1)
-        if dial.calls != last:
-            last, since = dial.calls, loop.time()
+        if count() != last:
+            last, since = count(), loop.time()
         elif loop.time() - since >= quiet_s:
             return last
-    raise AssertionError(f"the service still receives requests {timeout_s} s later ({dial.calls} so far)")
+    raise AssertionError(f"the service still receives requests {timeout_s} s later ({count()} so far)")
 
 
-async def start_slow_pharmacy_paging(dev_env, world, queues, day: int):
+async def start_slow_pharmacy_paging(dev_env, world, queues, day: date):
     """A run whose pharmacy extraction pages one fill at a time at 0.05 s a page (minutes of work),
     returned once that paging is under way."""
-    world.pharmacy.delay = 0.05
-    handle = await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=day),
-                         options={"extract_pharmacy": {"page_size": 1}})
-    started = world.pharmacy.calls
+    handle = await start(dev_env.client, queues, run_date=day, options={"extract_pharmacy": {"page_size": 1}})
     for _ in range(600):
-        if world.pharmacy.calls >= started + 10:
+        if world.pharmacy.by_date[day.isoformat()] >= 10:
             return handle
         await asyncio.sleep(0.05)
     raise AssertionError("the pharmacy extraction never started paging")
 
 
-async def test_abort_cancels_the_step_in_flight_and_its_paging_stops(dev_env, world):
+async def test_abort_and_terminate_stop_the_step_in_flight(dev_env, world):
     settings = world.variant()
     address = target_of(dev_env.client)
+    aborted_day, terminated_day = RUN_DATE.replace(day=23), RUN_DATE.replace(day=22)
+    world.pharmacy.delay = 0.05
     try:
         async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
-            handle = await start_slow_pharmacy_paging(dev_env, world, queues, day=23)
-            await temporal("workflow", "update", "execute", "-w", handle.id, "--name", "abort", "--input",
-                           json.dumps({"operator": "ana", "reason": "pharmacy feed is wrong"}), address=address)
+            aborted, terminated = await asyncio.gather(start_slow_pharmacy_paging(dev_env, world, queues, aborted_day),
+                                                       start_slow_pharmacy_paging(dev_env, world, queues,
+                                                                                  terminated_day))
+            await asyncio.gather(
+                temporal("workflow", "update", "execute", "-w", aborted.id, "--name", "abort", "--input",
+                         json.dumps({"operator": "ana", "reason": "pharmacy feed is wrong"}), address=address),
+                temporal("workflow", "terminate", "-w", terminated.id, "--reason", "drill", address=address))
             with pytest.raises(WorkflowFailureError) as failed:
-                await asyncio.wait_for(handle.result(), timeout=30)
-            await wait_quiet(world.pharmacy)
-            progress = await handle.query("progress", result_type=Progress)
+                await asyncio.wait_for(aborted.result(), timeout=30)
+            # Each worker thread learns from its next heartbeat's reply and stops between pages.
+            await asyncio.gather(*(wait_quiet(lambda d=d: world.pharmacy.by_date[d.isoformat()])
+                                   for d in (aborted_day, terminated_day)))
+            progress = await aborted.query("progress", result_type=Progress)
     finally:
         world.pharmacy.delay = 0.0
     assert "aborted by ana: pharmacy feed is wrong" in str(failed.value.cause)
     assert progress.state == "aborted"
     assert step_of(progress, "extract_pharmacy").state == "cancelled"
     assert step_of(progress, "validate_pharmacy").state == "pending"
-
-
-async def test_terminate_stops_the_workers_paging(dev_env, world):
-    settings = world.variant()
-    address = target_of(dev_env.client)
-    try:
-        async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
-            handle = await start_slow_pharmacy_paging(dev_env, world, queues, day=22)
-            await temporal("workflow", "terminate", "-w", handle.id, "--reason", "drill", address=address)
-            # The worker learns the run is gone from its next heartbeat and stops between pages.
-            stopped_at = await wait_quiet(world.pharmacy)
-    finally:
-        world.pharmacy.delay = 0.0
-    assert world.pharmacy.calls == stopped_at  # and still nothing once the worker has shut down
 
 
 async def test_abort_accepted_during_the_last_step_ends_the_run_aborted(dev_env, world):
