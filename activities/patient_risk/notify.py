@@ -2,7 +2,7 @@
 
 Every alert has a dedup key and a row in the store; only unsent ones are sent, and each is marked
 sent right after its delivery, so a retried step never alerts twice. A crash between a POST and
-its mark can re-send only the alerts then in flight (at most ``max_in_flight``); the dedup key
+its mark re-sends only the few then unconfirmed (at most 4 × ``max_in_flight``); the dedup key
 travels as ``Idempotency-Key`` and in the body, and receivers drop the repeat by it (the dev inbox
 does, as PagerDuty's dedup_key and Opsgenie's alias do), so each alert is accepted exactly once.
 Alerts carry the pseudonymous patient id and scores, never raw clinical data.
@@ -29,6 +29,7 @@ from mlwright.store.db import session_scope
 PIPELINE = "PatientRiskPipeline"
 SEND_THREADS = 8  # default of `send_alerts.max_in_flight`; on-call pages use it too
 Item = tuple[str, str, dict]  # dedup key, severity, payload
+UNCONFIRMED_PER_SENDER = 4
 
 
 class NotifyActivities:
@@ -97,35 +98,40 @@ class NotifyActivities:
 
 
 class _Window:
-    """At most ``size`` deliveries in flight, each marked sent as soon as it is delivered and before
-    another starts: a crash re-sends at most ``size`` alerts (the ones in flight), and the receiver
-    drops those by their dedup key."""
+    """``size`` senders; each delivery is marked sent in the first commit after it. At most
+    ``UNCONFIRMED_PER_SENDER * size`` alerts are queued, in flight or delivered-but-unmarked at any
+    moment, so the senders keep working while a commit (an fsync: about as long as a POST) runs, and
+    a crash re-sends at most that many, once each; the receiver drops them by their key."""
 
     def __init__(self, send: Callable[[Item], str], mark: Callable[[list[str]], None], size: int) -> None:
         self.send, self.mark, self.size = send, mark, size
+        self.bound = UNCONFIRMED_PER_SENDER * size
 
     def run(self, items: list[Item]) -> int:
-        done_count, failure = 0, None
-        queue = iter(items)
+        queue, in_flight, delivered = iter(items), set[Future[str]](), 0
+        failure: BaseException | None = None
         with ThreadPoolExecutor(self.size) as pool:
-            in_flight: set[Future[str]] = set()
-            while True:
+
+            def refill() -> None:
+                nonlocal failure
+                try:
+                    check_cancelled()
+                except CancelledError as e:
+                    failure = failure or e
                 if failure is None:
-                    try:
-                        check_cancelled()
-                    except CancelledError as e:
-                        failure = e
-                if failure is None:
-                    in_flight |= {pool.submit(self.send, item) for item in islice(queue, self.size - len(in_flight))}
-                if not in_flight:
-                    break
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                keys = [f.result() for f in done if f.exception() is None]
+                    in_flight.update(pool.submit(self.send, item) for item in islice(queue, self.bound - len(in_flight)))
+
+            refill()
+            while in_flight:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                in_flight.difference_update(done)
                 failure = failure or next((f.exception() for f in done if f.exception() is not None), None)
+                refill()
+                keys = [f.result() for f in done if f.exception() is None]
                 if keys:
-                    self.mark(keys)  # the ones delivered, even when another failed: no re-send for them
-                    done_count += len(keys)
-                    phase(f"{done_count}/{len(items)} alerts sent")
+                    self.mark(keys)  # also when another delivery failed: these went out
+                    delivered += len(keys)
+                    phase(f"{delivered}/{len(items)} alerts sent")
         if failure is not None:
             raise failure
-        return done_count
+        return delivered

@@ -83,7 +83,7 @@ class WriteFhirOptions(StepOptions):
 
 class SendAlertsOptions(StepOptions):
     max_in_flight: int = Field(8, ge=1, le=64, description="Alerts delivered at once; a crash mid-step can re-send "
-                                                           "at most this many (receivers drop them by dedup key).")
+                                                           "at most 4x this many (receivers drop them by dedup key).")
 
 
 class PipelineOptions(Contract):
