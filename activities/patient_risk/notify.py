@@ -112,26 +112,28 @@ class _Window:
         failure: BaseException | None = None
         with ThreadPoolExecutor(self.size) as pool:
 
-            def refill() -> None:
+            def refill(unmarked: int = 0) -> None:
                 nonlocal failure
                 try:
                     check_cancelled()
                 except CancelledError as e:
                     failure = failure or e
                 if failure is None:
-                    in_flight.update(pool.submit(self.send, item) for item in islice(queue, self.bound - len(in_flight)))
+                    room = self.bound - len(in_flight) - unmarked
+                    in_flight.update(pool.submit(self.send, item) for item in islice(queue, max(room, 0)))
 
             refill()
             while in_flight:
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 in_flight.difference_update(done)
                 failure = failure or next((f.exception() for f in done if f.exception() is not None), None)
-                refill()
+                refill(unmarked=len(done))  # the senders keep working while these are marked
                 keys = [f.result() for f in done if f.exception() is None]
                 if keys:
                     self.mark(keys)  # also when another delivery failed: these went out
                     delivered += len(keys)
                     phase(f"{delivered}/{len(items)} alerts sent")
+                refill()
         if failure is not None:
             raise failure
         return delivered
