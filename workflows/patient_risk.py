@@ -39,6 +39,9 @@ ABORT_GRACE = timedelta(seconds=1)
 # Runs started before abort cancelled steps in flight replay the old way: abort then waited for the
 # running step to finish, and an abort during the last step let the run complete.
 ABORT_CANCELS_STEPS = "abort-cancels-running-steps"
+# Runs started before options were typed read their input as they did (any options), so an option now
+# refused cannot fail their replay; their steps still refuse a bad option, naming it.
+TYPED_OPTIONS = "typed-step-options"
 
 
 class _StepState:
@@ -66,16 +69,20 @@ class PatientRiskPipeline:
         self._run_date = ""
         self._running: dict[str, workflow.ActivityHandle] = {}
         self._abort_cancels = False
+        self._typed_options = True
 
     @workflow.run
     async def run(self, raw: RawValue) -> c.PatientRiskResult:
         """Input: PatientRiskInput as JSON (only run_date is required)."""
-        inp = parse_input(raw, c.PatientRiskInput, "PatientRiskPipeline")
+        typed_options = workflow.patched(TYPED_OPTIONS)
+        inp = parse_input(raw, c.PatientRiskInput if typed_options else c.UntypedOptionsInput, "PatientRiskPipeline")
         info = workflow.info()
         self._run_date = inp.run_date.isoformat()
         self._run = c.RunRef(workflow_id=info.workflow_id, run_id=info.first_execution_run_id, run_date=self._run_date)
         self._queues = queues_for_this_run()
-        self._options = inp.options.overrides()
+        self._typed_options = typed_options
+        self._options = (inp.options.overrides() if isinstance(inp.options, c.PipelineOptions)
+                         else {k: dict(v) for k, v in inp.options.items()})
         self._options.setdefault("write_fhir", {}).setdefault("batch_size", inp.fhir_batch_size)
         self._abort_cancels = workflow.patched(ABORT_CANCELS_STEPS)
 
@@ -201,8 +208,10 @@ class PatientRiskPipeline:
     @retry_step.validator
     def _validate_retry(self, decision: c.RetryStep) -> None:
         self._require_awaiting(decision.step)
-        # The same check, and message, as at start: `options.<step>.<key>: <problem>`.
-        c.check_step_options(decision.step, {**self._options.get(decision.step, {}), **decision.options})
+        # The same check, and message, as at start: `options.<step>.<key>: <problem>`. (A run started
+        # with untyped options may hold keys no step takes: only the operator's overrides are checked.)
+        current = self._options.get(decision.step, {}) if self._typed_options else {}
+        c.check_step_options(decision.step, {**current, **decision.options})
 
     @workflow.update
     def skip_step(self, decision: c.SkipStep) -> c.Progress:

@@ -162,6 +162,13 @@ class PatientRiskInput(Contract):
         return value
 
 
+class UntypedOptionsInput(PatientRiskInput):
+    """How runs started before options were typed read their input on replay: they accepted any
+    options, and must keep replaying as they ran (their steps then check the options they get)."""
+
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # type: ignore[assignment]
+
+
 class RunRef(Contract):
     workflow_id: str
     run_id: str = Field(description="First run id of the execution chain; stable across retries and resets.")
