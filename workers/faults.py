@@ -10,11 +10,8 @@ import threading
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
-
-
-class InjectedFault(RuntimeError):
-    pass
 
 
 class FaultInjection(Interceptor):
@@ -46,6 +43,9 @@ class _Inbound(ActivityInboundInterceptor):
     def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
         if self.faults.should_fail(info.activity_type):
-            raise InjectedFault(f"injected fault in {info.activity_type} (attempt {info.attempt}); "
-                                "MLWRIGHT_FAULT_INJECTION is set on this worker")
+            # Retryable, like the transient fault it stands for; the attempt in the details is what
+            # the workflow reports as the step's attempts.
+            raise ApplicationError(f"injected fault in {info.activity_type} (attempt {info.attempt}); "
+                                   "MLWRIGHT_FAULT_INJECTION is set on this worker", {"attempt": info.attempt},
+                                   type="InjectedFault")
         return self.next.execute_activity(input)

@@ -7,6 +7,9 @@ the run waits for an operator's Update: ``retry_step``
 (re-run that step, optionally with option overrides; new worker code is picked up),
 ``skip_step`` (only steps marked skippable) or ``abort`` (the run fails with the reason).
 Completed steps are never re-run. Query ``progress`` shows all 23 steps.
+
+``abort`` cancels the steps in flight (their activities stop at their next check, see
+``mlwright.heartbeat``) and ends the run failed with the reason, whenever it is accepted.
 """
 
 from __future__ import annotations
@@ -28,8 +31,18 @@ with workflow.unsafe.imports_passed_through():
 from workflows._steps import parse_input, queues_for_this_run, run_step
 from workflows._visibility import RunAttributes
 
+with workflow.unsafe.imports_passed_through():
+    from mlwright.queues import QueueSet
+    from mlwright.steps import Step
+
 SOURCES = ("ehr", "labs", "claims", "pharmacy")
 ABORT_GRACE = timedelta(seconds=1)
+# Runs started before abort cancelled steps in flight replay the old way: abort then waited for the
+# running step to finish, and an abort during the last step let the run complete.
+ABORT_CANCELS_STEPS = "abort-cancels-running-steps"
+# Runs started before options were typed read their input as they did (any options), so an option now
+# refused cannot fail their replay; their steps still refuse a bad option, naming it.
+TYPED_OPTIONS = "typed-step-options"
 
 
 class _StepState:
@@ -67,6 +80,9 @@ class PatientRiskPipeline:
         self._options: dict[str, dict[str, Any]] = {}
         self._finished = False
         self._run_date = ""
+        self._running: dict[str, workflow.ActivityHandle] = {}
+        self._abort_cancels = False
+        self._typed_options = True
 
     @workflow.run
     async def run(self, *raw: object) -> c.PatientRiskResult:
@@ -79,14 +95,18 @@ class PatientRiskPipeline:
             raise
 
     async def _pipeline(self, raw: tuple[object, ...]) -> c.PatientRiskResult:
-        inp = parse_input(raw, c.PatientRiskInput, "PatientRiskPipeline")
+        typed_options = workflow.patched(TYPED_OPTIONS)
+        inp = parse_input(raw, c.PatientRiskInput if typed_options else c.UntypedOptionsInput, "PatientRiskPipeline")
         self._visible.start("PatientRiskPipeline", run_date=inp.run_date)
         info = workflow.info()
         self._run_date = inp.run_date.isoformat()
         self._run = c.RunRef(workflow_id=info.workflow_id, run_id=info.first_execution_run_id, run_date=self._run_date)
         self._queues = queues_for_this_run()
-        self._options = {k: dict(v) for k, v in inp.options.items()}
+        self._typed_options = typed_options
+        self._options = (inp.options.overrides() if isinstance(inp.options, c.PipelineOptions)
+                         else {k: dict(v) for k, v in inp.options.items()})
         self._options.setdefault("write_fhir", {}).setdefault("batch_size", inp.fhir_batch_size)
+        self._abort_cancels = workflow.patched(ABORT_CANCELS_STEPS)
 
         # Each source is its own chain, so one source waiting for an operator holds up no other.
         chains = await asyncio.gather(*(self._source(s) for s in SOURCES))
@@ -114,6 +134,9 @@ class PatientRiskPipeline:
                                                           alerts=alerts))
         await self._step("publish_run_metrics", c.MetricsInput(run=self._run, steps=self._public_steps(),
                                                                patients=features.patients, tiers=risk.tiers))
+        if self._abort_cancels:
+            # An abort accepted while the last step ran (and finished anyway) still ends the run aborted.
+            await self._stop_if_aborted()
         self._finished = True
         self._publish()
         return c.PatientRiskResult(run_date=self._run_date, state="completed", patients=features.patients,
@@ -128,13 +151,21 @@ class PatientRiskPipeline:
         """Run one step until it completes, is skipped, or the run is aborted."""
         pipeline_step, state = BY_NAME[name], self._steps[name]
         while True:
-            self._raise_if_aborted()
+            await self._stop_if_aborted()
             state.state, state.error = "running", None
             started = workflow.now()
+            handle = _start(pipeline_step.step, arg.model_copy(update={"options": self._options.get(name, {})}),
+                            self._queues, f"{pipeline_step.number}. {pipeline_step.step.title}")
+            self._running[name] = handle
             try:
-                result = await run_step(pipeline_step.step, arg.model_copy(update={"options": self._options.get(name, {})}),
-                                        self._queues, f"{pipeline_step.number}. {pipeline_step.step.title}")
-            except ActivityError as e:
+                result = await handle
+            except (ActivityError, asyncio.CancelledError) as e:
+                if self._abort is not None and self._abort_cancels:
+                    state.state, state.error = "cancelled", f"cancelled: aborted by {self._abort.operator}"
+                    state.duration_s = (workflow.now() - started).total_seconds()
+                    await self._stop_if_aborted()
+                if not isinstance(e, ActivityError):
+                    raise  # the run itself was cancelled
                 state.attempts += _attempts(e, pipeline_step.step.policy.retry.maximum_attempts)
                 state.failures += 1
                 state.state, state.error = "paging", _message(e)
@@ -150,7 +181,10 @@ class PatientRiskPipeline:
                 self._options[name] = {**self._options.get(name, {}), **decision.options}
                 workflow.logger.info("step %s retried by %s: %s", name, decision.operator, decision.reason)
                 continue
-            state.attempts += 1
+            finally:
+                self._running.pop(name, None)
+            # The result says which attempt produced it; results of older workers do not (count one).
+            state.attempts += getattr(result, "attempt", None) or 1
             state.state, state.duration_s = "completed", (workflow.now() - started).total_seconds()
             return result
 
@@ -177,6 +211,12 @@ class PatientRiskPipeline:
             self._raise_if_aborted()
         return self._decisions.pop(name)
 
+    async def _stop_if_aborted(self) -> None:
+        if self._abort is not None and self._abort_cancels:
+            # Never in the workflow task that accepted `abort` (see _await_operator).
+            await workflow.sleep(ABORT_GRACE, summary="aborting")
+        self._raise_if_aborted()
+
     def _raise_if_aborted(self) -> None:
         if self._abort is not None:
             raise ApplicationError(f"aborted by {self._abort.operator}: {self._abort.reason}", type="Aborted",
@@ -191,6 +231,10 @@ class PatientRiskPipeline:
     @retry_step.validator
     def _validate_retry(self, decision: c.RetryStep) -> None:
         self._require_awaiting(decision.step)
+        # The same check, and message, as at start: `options.<step>.<key>: <problem>`. (A run started
+        # with untyped options may hold keys no step takes: only the operator's overrides are checked.)
+        current = self._options.get(decision.step, {}) if self._typed_options else {}
+        c.check_step_options(decision.step, {**current, **decision.options})
 
     @workflow.update
     def skip_step(self, decision: c.SkipStep) -> c.Progress:
@@ -208,9 +252,12 @@ class PatientRiskPipeline:
 
     @workflow.update
     def abort(self, decision: c.Abort) -> c.Progress:
-        """End the run as failed, with the reason."""
+        """End the run as failed, with the reason; steps in flight are cancelled."""
         self._abort = decision
         self._publish()
+        if self._abort_cancels:
+            for handle in self._running.values():
+                handle.cancel()
         return self.progress()
 
     @abort.validator
@@ -257,13 +304,24 @@ class PatientRiskPipeline:
         return [s.public() for s in self._steps.values()]
 
 
+def _start(step: Step, arg: BaseModel, queues: QueueSet, summary: str) -> workflow.ActivityHandle:
+    """``run_step`` without awaiting: the handle lets `abort` cancel the step. (``execute_activity`` is
+    start-then-await, so runs take the same commands in the same order as through ``run_step``.)"""
+    policy = step.policy
+    return workflow.start_activity(step.name, arg, result_type=step.output, task_queue=queues[step.resource],
+                                   start_to_close_timeout=policy.start_to_close, heartbeat_timeout=policy.heartbeat,
+                                   retry_policy=policy.retry, summary=summary)
+
+
 def _attempts(error: ActivityError, maximum: int) -> int:
-    """How many attempts the retry policy made before giving up."""
-    if error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
-        return maximum
+    """How many attempts the step made: the last attempt's number, which the activity puts in its
+    failure's details; a failure without it (a timeout, say) ends the policy's attempts only when the
+    server says it reached the maximum."""
     details = getattr(error.cause, "details", None) or ()
     attempt = details[0].get("attempt") if details and isinstance(details[0], dict) else None
-    return int(attempt) if attempt else 1
+    if attempt:
+        return int(attempt)
+    return maximum if error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED else 1
 
 
 def _message(error: ActivityError) -> str:

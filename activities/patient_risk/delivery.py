@@ -10,12 +10,18 @@ from temporalio import activity
 from activities.patient_risk.deps import PatientRiskDeps
 from activities.patient_risk.http_errors import translated
 from mlwright.contracts import patient_risk as c
-from mlwright.errors import Transient
-from mlwright.heartbeat import phase
+from mlwright.errors import InvalidInput, Transient
+from mlwright.heartbeat import check_cancelled, phase
 from mlwright.patient_risk import care, fhir
 from mlwright.steps.patient_risk import BY_NAME
 
 SEARCH_PAGE = 2_000
+
+
+def _progress(what: str) -> None:
+    """Between chunks: stop if cancelled (each chunk is its own transaction), else report."""
+    check_cancelled()
+    phase(what)
 
 
 def _versions(risk: c.RiskTable) -> str:
@@ -30,22 +36,23 @@ class DeliveryActivities:
     def _risk(self, risk: c.RiskTable) -> pd.DataFrame:
         return self.store.get_frame(risk.data).set_index("patient_id")
 
-    @BY_NAME["write_care_management"].step.defn
+    @BY_NAME["write_care_management"].defn
     def write_care_management(self, inp: c.RiskInput) -> c.WriteResult:
         """Upsert one row per patient for the run date. Idempotent: the key is (run_date, patient_id)."""
         risk = self._risk(inp.risk)
         rows = care.upsert(self.deps.care_engine, inp.run.run_date, risk, _versions(inp.risk), inp.run.workflow_id,
-                           on_chunk=lambda done: phase(f"{min(done, len(risk))}/{len(risk)} rows"))
+                           on_chunk=lambda done: _progress(f"{min(done, len(risk))}/{len(risk)} rows"))
         return c.WriteResult(target="care_management", rows=rows,
                              checksum=fhir.checksum(zip(risk.index, risk["tier"], risk["score"], strict=True)))
 
-    @BY_NAME["write_fhir"].step.defn
+    @BY_NAME["write_fhir"].defn
     def write_fhir(self, inp: c.RiskInput) -> c.WriteResult:
         """PUT one RiskAssessment per patient (id risk-<run_date>-<patient>) in transaction bundles.
         Idempotent: a repeated PUT replaces the same resource."""
         risk = self._risk(inp.risk)
-        size = int(inp.options.get("batch_size", 500))
+        size = BY_NAME["write_fhir"].options_of(inp).batch_size
         for start in range(0, len(risk), size):  # built a bundle at a time: memory stays flat
+            check_cancelled()
             batch = risk.iloc[start:start + size]
             resources = [fhir.risk_assessment(inp.run.run_date, pid, row, inp.risk.model_versions)
                          for pid, row in zip(batch.index, batch.to_dict("records"), strict=True)]
@@ -55,7 +62,7 @@ class DeliveryActivities:
         return c.WriteResult(target="fhir", rows=len(risk),
                              checksum=fhir.checksum(zip(risk.index, risk["tier"], risk["score"], strict=True)))
 
-    @BY_NAME["verify_writes"].step.defn
+    @BY_NAME["verify_writes"].defn
     def verify_writes(self, inp: c.VerifyInput) -> c.VerifyReport:
         """Read back both systems: row counts and checksums must equal what the run produced.
         A mismatch is retried (a replica may lag), then goes to the operator."""
@@ -78,6 +85,7 @@ class DeliveryActivities:
         url: str | None = f"{base}/RiskAssessment?{urlencode({'date': run_date, '_count': SEARCH_PAGE})}"
         rows = []
         while url:
+            check_cancelled()
             with translated("fhir_url"):
                 response = self.deps.http.get(url)
                 response.raise_for_status()
@@ -88,6 +96,8 @@ class DeliveryActivities:
                 rows.append((r["subject"]["reference"].removeprefix("Patient/"), ext["risk-tier"]["valueCode"],
                              ext["risk-score"]["valueDecimal"]))
             following = next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
+            if following and not bundle.get("entry"):
+                raise InvalidInput("fhir_url", "paging makes no progress: an empty searchset page with a next link")
             url = f"{base}/{following}" if following else None
             phase(f"read back {len(rows)} resources")
         return rows

@@ -1,35 +1,42 @@
 """Step 21 (alerts on high-risk patients) and the on-call alert for a failed step.
 
-Every alert has a dedup key and a row in the store; only unsent ones are sent, so a retried step
-never alerts twice. Delivery is at-least-once across a crash between the POST and the mark (the
-dedup key travels as ``Idempotency-Key`` and in the body, for receivers that deduplicate).
+Every alert has a dedup key and a row in the store; only unsent ones are sent, and each is marked
+sent right after its delivery, so a retried step never alerts twice. A crash between a POST and
+its mark re-sends only the few then unconfirmed (at most 4 × ``max_in_flight``); the dedup key
+travels as ``Idempotency-Key`` and in the body, and receivers drop the repeat by it (the dev inbox
+does, as PagerDuty's dedup_key and Opsgenie's alias do), so each alert is accepted exactly once.
 Alerts carry the pseudonymous patient id and scores, never raw clinical data.
 """
 
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from itertools import islice
 
 from temporalio import activity
+from temporalio.exceptions import CancelledError
 
 from activities.patient_risk.deps import PatientRiskDeps
 from activities.patient_risk.http_errors import translated
 from mlwright.contracts import patient_risk as c
-from mlwright.heartbeat import phase
+from mlwright.heartbeat import check_cancelled, phase
 from mlwright.steps.patient_risk import BY_NAME, OPERATOR_ALERT
 from mlwright.store import runs
 from mlwright.store.db import session_scope
 
 PIPELINE = "PatientRiskPipeline"
-SEND_THREADS = 8
+SEND_THREADS = 8  # default of `send_alerts.max_in_flight`; on-call pages use it too
+Item = tuple[str, str, dict]  # dedup key, severity, payload
+UNCONFIRMED_PER_SENDER = 4
 
 
 class NotifyActivities:
     def __init__(self, deps: PatientRiskDeps) -> None:
         self.deps = deps
 
-    @BY_NAME["send_alerts"].step.defn
+    @BY_NAME["send_alerts"].defn
     def send_alerts(self, inp: c.RiskInput) -> c.AlertsResult:
         """One alert per high-tier patient per run date; critical when a critical-value rule fired."""
         risk = self.deps.base.artifacts.get_frame(inp.risk.data)
@@ -42,7 +49,8 @@ class NotifyActivities:
                     "scores": {"readmission": r.readmission, "deterioration": r.deterioration, "acuity": r.acuity},
                     "rules": [x for x in r.rules.split(",") if x], "models": inp.risk.model_versions, "run_url": url})
                   for r in high.itertuples(index=False)]
-        sent, already = self._deliver(wanted, inp.run.run_date, kind="high_risk_patient")
+        window = BY_NAME["send_alerts"].options_of(inp).max_in_flight
+        sent, already = self._deliver(wanted, inp.run.run_date, kind="high_risk_patient", window=window)
         return c.AlertsResult(candidates=len(wanted), sent=sent, already_sent=already)
 
     @OPERATOR_ALERT.defn
@@ -67,30 +75,66 @@ class NotifyActivities:
                                       kind="step_failed")
         return c.AlertsResult(candidates=1, sent=sent, already_sent=already)
 
-    def _deliver(self, wanted: list[tuple[str, str, dict]], run_date: str, kind: str) -> tuple[int, int]:
+    def _deliver(self, wanted: list[Item], run_date: str, kind: str, window: int = SEND_THREADS) -> tuple[int, int]:
         with session_scope(self.deps.base.engine) as session:
             rows = runs.claim_alerts(session, kind=kind, run_date=run_date, wanted=wanted)
             pending = [(r.dedup_key, r.severity, r.payload) for r in rows if r.sent_at is None]
         already = len(wanted) - len(pending)
-
-        def send(item: tuple[str, str, dict]) -> str:
-            key, severity, payload = item
-            for url in self.deps.settings.alert_routes.get(severity, []):
-                with translated(f"alert_routes.{severity}"):
-                    self.deps.http.post(url, json={"dedup_key": key, "severity": severity, **payload},
-                                        headers={"Idempotency-Key": key}).raise_for_status()
-            return key
-
-        done = 0
-        with ThreadPoolExecutor(SEND_THREADS) as pool:
-            for batch_start in range(0, len(pending), 200):
-                keys = list(pool.map(send, pending[batch_start:batch_start + 200]))
-                with session_scope(self.deps.base.engine) as session:
-                    runs.mark_sent(session, dedup_keys=keys)
-                done += len(keys)
-                phase(f"{done}/{len(pending)} alerts sent")
+        sent = _Window(self._send, self._mark_sent, size=window).run(pending)
         if pending:
-            activity.logger.info("%s alerts sent (%s already sent before)", len(pending), already)
-        return len(pending), already
+            activity.logger.info("%s alerts sent (%s already sent before)", sent, already)
+        return sent, already
+
+    def _send(self, item: tuple[str, str, dict]) -> str:
+        key, severity, payload = item
+        for url in self.deps.settings.alert_routes.get(severity, []):
+            with translated(f"alert_routes.{severity}"):
+                self.deps.http.post(url, json={"dedup_key": key, "severity": severity, **payload},
+                                    headers={"Idempotency-Key": key}).raise_for_status()
+        return key
+
+    def _mark_sent(self, keys: list[str]) -> None:
+        with session_scope(self.deps.base.engine) as session:
+            runs.mark_sent(session, dedup_keys=keys)
 
 
+class _Window:
+    """``size`` senders; each delivery is marked sent in the first commit after it. At most
+    ``UNCONFIRMED_PER_SENDER * size`` alerts are queued, in flight or delivered-but-unmarked at any
+    moment, so the senders keep working while a commit (an fsync: about as long as a POST) runs, and
+    a crash re-sends at most that many, once each; the receiver drops them by their key."""
+
+    def __init__(self, send: Callable[[Item], str], mark: Callable[[list[str]], None], size: int) -> None:
+        self.send, self.mark, self.size = send, mark, size
+        self.bound = UNCONFIRMED_PER_SENDER * size
+
+    def run(self, items: list[Item]) -> int:
+        queue, in_flight, delivered = iter(items), set[Future[str]](), 0
+        failure: BaseException | None = None
+        with ThreadPoolExecutor(self.size) as pool:
+
+            def refill(unmarked: int = 0) -> None:
+                nonlocal failure
+                try:
+                    check_cancelled()
+                except CancelledError as e:
+                    failure = failure or e
+                if failure is None:
+                    room = self.bound - len(in_flight) - unmarked
+                    in_flight.update(pool.submit(self.send, item) for item in islice(queue, max(room, 0)))
+
+            refill()
+            while in_flight:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                in_flight.difference_update(done)
+                failure = failure or next((f.exception() for f in done if f.exception() is not None), None)
+                refill(unmarked=len(done))  # the senders keep working while these are marked
+                keys = [f.result() for f in done if f.exception() is None]
+                if keys:
+                    self.mark(keys)  # also when another delivery failed: these went out
+                    delivered += len(keys)
+                    phase(f"{delivered}/{len(items)} alerts sent")
+                refill()
+        if failure is not None:
+            raise failure
+        return delivered

@@ -24,7 +24,7 @@ class PreparationActivities:
         self.deps = deps
         self.store = deps.base.artifacts
 
-    @BY_NAME["merge_by_patient"].step.defn
+    @BY_NAME["merge_by_patient"].defn
     def merge_by_patient(self, inp: c.MergeInput) -> c.MergedSet:
         """Key every source to the EHR's patients; rows naming no known patient are dropped and counted."""
         tables = {name: ref for s in inp.sources for name, ref in s.tables.items()}
@@ -38,13 +38,14 @@ class PreparationActivities:
             merged[name] = self.store.put_frame(frame[keep].reset_index(drop=True))
         return c.MergedSet(tables=merged, patients=len(patients), orphans=orphans)
 
-    @BY_NAME["quality_gate"].step.defn
+    @BY_NAME["quality_gate"].defn
     def quality_gate(self, inp: c.MergedInput) -> c.GateReport:
         """Enough patients, few orphan rows; a failure names the check and the source."""
-        report = validation.quality_gate(inp.merged.patients, inp.merged.orphans, inp.options)
+        options = BY_NAME["quality_gate"].options_of(inp).model_dump()
+        report = validation.quality_gate(inp.merged.patients, inp.merged.orphans, options)
         return c.GateReport(passed=True, checks=report.checks)
 
-    @BY_NAME["compute_features"].step.defn
+    @BY_NAME["compute_features"].defn
     def compute_features(self, inp: c.MergedInput) -> c.FeatureTable:
         """The 47 catalog features, one row per patient, as of the run date."""
         t = {name: self.store.get_frame(ref) for name, ref in inp.merged.tables.items()}
@@ -52,9 +53,10 @@ class PreparationActivities:
                                           t["fills"], date.fromisoformat(inp.run.run_date))
         return c.FeatureTable(data=self.store.put_frame(table.reset_index()), patients=len(table))
 
-    @BY_NAME["validate_features"].step.defn
+    @BY_NAME["validate_features"].defn
     def validate_features(self, inp: c.FeaturesStepInput) -> c.FeatureReport:
         """Ranges and null rates (hard checks), and drift against the last run (reported, PSI)."""
+        options = BY_NAME["validate_features"].options_of(inp)
         table = self.store.get_frame(inp.features.data).set_index("patient_id")
         out_of_range = {f.name: int(((table[f.name] < f.low) | (table[f.name] > f.high)).sum())
                         for f in features.CATALOG}
@@ -62,7 +64,7 @@ class PreparationActivities:
         if bad:
             raise DataQualityFailed(f"features out of their catalog range: {bad}", check="range", columns=sorted(bad))
         nulls = table.isna().mean()
-        limit = inp.options.get("max_null_ratio", 0.9)
+        limit = options.max_null_ratio
         if nulls.max() > limit:
             raise DataQualityFailed(f"feature {nulls.idxmax()!r} is {nulls.max():.0%} null (limit {limit:.0%})",
                                     check="null_ratio", column=nulls.idxmax())
@@ -73,7 +75,7 @@ class PreparationActivities:
             runs.save_feature_stats(session, run_key=run_key, run_date=inp.run.run_date, stats=stats)
             reference = (previous.stats, previous.run_date) if previous else (None, None)
         drift = {name: _psi(reference[0][name], table[name]) for name in features.FEATURE_NAMES} if reference[0] else {}
-        drifted = sorted(k for k, v in drift.items() if v > inp.options.get("psi_threshold", 0.25))
+        drifted = sorted(k for k, v in drift.items() if v > options.psi_threshold)
         if drifted:
             activity.logger.warning("feature drift vs %s: %s", reference[1], {k: drift[k] for k in drifted})
         return c.FeatureReport(max_null_ratio=round(float(nulls.max()), 4), out_of_range=out_of_range, drift=drift,

@@ -17,7 +17,7 @@ class RecordActivities:
     def __init__(self, deps: PatientRiskDeps) -> None:
         self.deps = deps
 
-    @BY_NAME["record_lineage"].step.defn
+    @BY_NAME["record_lineage"].defn
     def record_lineage(self, inp: c.LineageInput) -> c.Recorded:
         """Inputs (every source table's hash and rows), model versions, outputs, row counts."""
         inputs = {f"{s.source}.{name}": {"sha256": ref.artifact.sha256, "rows": ref.rows}
@@ -33,7 +33,7 @@ class RecordActivities:
                                 models=inp.risk.model_versions, outputs=outputs)
         return c.Recorded(key=key)
 
-    @BY_NAME["publish_run_metrics"].step.defn
+    @BY_NAME["publish_run_metrics"].defn
     def publish_run_metrics(self, inp: c.MetricsInput) -> c.Recorded:
         """Per-step durations and attempts, patients and tiers, as metric rows of the run."""
         values = {"patients": float(inp.patients), **{f"tier_{k}": float(v) for k, v in inp.tiers.items()}}

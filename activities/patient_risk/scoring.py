@@ -41,22 +41,22 @@ class ScoringActivities:
         return c.Predictions(data=self.store.put_frame(out.reset_index()),
                              model_versions={**versions, inp.model_name: served.version.version})
 
-    @BY_NAME["model_readmission"].step.defn
+    @BY_NAME["model_readmission"].defn
     def model_readmission(self, inp: c.ScoreInput) -> c.Predictions:
         """Model 1 on the 47 features (production version from the registry)."""
         return self._score(inp)
 
-    @BY_NAME["model_deterioration"].step.defn
+    @BY_NAME["model_deterioration"].defn
     def model_deterioration(self, inp: c.ScoreInput) -> c.Predictions:
         """Model 2 on the features plus model 1's readmission risk."""
         return self._score(inp)
 
-    @BY_NAME["model_acuity"].step.defn
+    @BY_NAME["model_acuity"].defn
     def model_acuity(self, inp: c.ScoreInput) -> c.Predictions:
         """Model 3 on the features plus models 1 and 2."""
         return self._score(inp)
 
-    @BY_NAME["apply_business_rules"].step.defn
+    @BY_NAME["apply_business_rules"].defn
     def apply_business_rules(self, inp: c.RulesInput) -> c.RiskTable:
         """Combined score, tiers, and rule overrides (each recorded with its rule)."""
         book = RuleBook.load(self.deps.settings.business_rules_file)
@@ -68,7 +68,7 @@ class ScoringActivities:
         return c.RiskTable(data=self.store.put_frame(risk.reset_index()), model_versions=inp.predictions.model_versions,
                            tiers=tiers, overrides=len(overrides), overrides_ref=self.store.put_frame(overrides))
 
-    @BY_NAME["validate_predictions"].step.defn
+    @BY_NAME["validate_predictions"].defn
     def validate_predictions(self, inp: c.RiskInput) -> c.PredictionReport:
         """Ranges, one row per patient, and the score distribution against the last run."""
         risk = self.store.get_frame(inp.risk.data)
@@ -82,7 +82,8 @@ class ScoringActivities:
             previous = runs.previous_stats(session, run_date=inp.run.run_date, run_key=inp.run.key("features"))
             runs.set_mean_score(session, run_key=inp.run.key("features"), mean_score=mean)
             before = previous.mean_score if previous else None
-        shift_limit, high_limit = inp.options.get("max_mean_shift", 0.15), inp.options.get("max_high_share", 0.6)
+        options = BY_NAME["validate_predictions"].options_of(inp)
+        shift_limit, high_limit = options.max_mean_shift, options.max_high_share
         if before is not None and abs(mean - before) > shift_limit:
             raise DataQualityFailed(f"mean score moved {mean - before:+.3f} since the last run (limit {shift_limit})",
                                     check="distribution_shift")

@@ -11,11 +11,9 @@ from activities.patient_risk.deps import PatientRiskDeps
 from activities.patient_risk.http_errors import translated
 from mlwright.contracts import patient_risk as c
 from mlwright.errors import InvalidInput
-from mlwright.heartbeat import phase
+from mlwright.heartbeat import check_cancelled, phase
 from mlwright.patient_risk import sources, validation
 from mlwright.steps.patient_risk import BY_NAME
-
-PAGE_SIZE = 5_000
 
 
 def _day(run: c.RunRef) -> date:
@@ -32,44 +30,51 @@ class SourceActivities:
         activity.logger.info("%s: %s", source, {k: v.rows for k, v in refs.items()})
         return c.SourceSnapshot(source=source, tables=refs)
 
-    @BY_NAME["extract_ehr"].step.defn
+    @BY_NAME["extract_ehr"].defn
     def extract_ehr(self, inp: c.StepInput) -> c.SourceSnapshot:
         """Patients, encounters (365 days) and diagnoses from the EHR database. Read-only; snapshots are
         content-addressed, so a retry writes nothing new."""
         return self._snapshot("ehr", sources.read_ehr(self.deps.sources.ehr_url, _day(inp.run)))
 
-    @BY_NAME["extract_labs"].step.defn
+    @BY_NAME["extract_labs"].defn
     def extract_labs(self, inp: c.StepInput) -> c.SourceSnapshot:
         """The last 30 daily lab files (late rows included: they sit in the next day's file)."""
         return self._snapshot("labs", {"labs": sources.read_labs(self.deps.sources.labs_dir, _day(inp.run))})
 
-    @BY_NAME["extract_claims"].step.defn
+    @BY_NAME["extract_claims"].defn
     def extract_claims(self, inp: c.StepInput) -> c.SourceSnapshot:
         """The monthly claim files covering the last 365 days."""
         return self._snapshot("claims", {"claims": sources.read_claims(self.deps.sources.claims_dir, _day(inp.run))})
 
-    @BY_NAME["extract_pharmacy"].step.defn
+    @BY_NAME["extract_pharmacy"].defn
     def extract_pharmacy(self, inp: c.StepInput) -> c.SourceSnapshot:
-        """Fills recorded by the run date (180 days), page by page from the pharmacy API."""
+        """Fills recorded by the run date (180 days), page by page from the pharmacy API. Stops between
+        pages when cancelled, and refuses a page that makes no progress rather than loop on it."""
+        page_size = BY_NAME["extract_pharmacy"].options_of(inp).page_size
         since = _day(inp.run) - timedelta(days=sources.FILL_WINDOW_DAYS)
-        pages, token = [], "0"
+        pages, token, seen, rows = [], "0", set(), 0
         while token is not None:
+            check_cancelled()
+            seen.add(token)
             with translated("sources.pharmacy"):
                 response = self.deps.http.get(f"{self.deps.settings.pharmacy_url}/fills", params={
                     "as_of": inp.run.run_date, "since": since.isoformat(), "page_token": token,
-                    "page_size": inp.options.get("page_size", PAGE_SIZE)})
+                    "page_size": page_size})
                 response.raise_for_status()
             body = response.json()
             pages.append(pd.DataFrame(body["fills"]))
+            rows += len(pages[-1])
             token = body["next_page_token"]
-            phase(f"page {len(pages)} ({sum(len(p) for p in pages)} of {body['total']} fills)")
+            _require_progress(token, seen, len(pages[-1]), page=len(pages))
+            phase(f"page {len(pages)} ({rows} of {body['total']} fills)")
         return self._snapshot("pharmacy", {"fills": pd.concat(pages, ignore_index=True)})
 
     def _validate(self, inp: c.ValidateSourceInput, expected: str, check) -> c.ValidatedSource:
         if inp.snapshot.source != expected:
             raise InvalidInput("snapshot.source", f"expected {expected}, got {inp.snapshot.source}")
         frames = {name: self.store.get_frame(ref) for name, ref in inp.snapshot.tables.items()}
-        clean, report = check(frames, _day(inp.run), inp.options)
+        options = BY_NAME[f"validate_{expected}"].options_of(inp).model_dump()
+        clean, report = check(frames, _day(inp.run), options)
         tables = {name: self.store.put_frame(frame) for name, frame in clean.items()}
         activity.logger.info("%s: %s rows in, %s out; %s", report.source, report.rows_in, report.rows_out,
                              report.issues or "no issues")
@@ -77,24 +82,35 @@ class SourceActivities:
             source=report.source, rows_in=report.rows_in, rows_out=report.rows_out, issues=report.issues,
             checks=report.checks))
 
-    @BY_NAME["validate_ehr"].step.defn
+    @BY_NAME["validate_ehr"].defn
     def validate_ehr(self, inp: c.ValidateSourceInput) -> c.ValidatedSource:
         """Schema, ranges, freshness and duplicates of the EHR tables."""
         return self._validate(inp, "ehr", validation.validate_ehr)
 
-    @BY_NAME["validate_labs"].step.defn
+    @BY_NAME["validate_labs"].defn
     def validate_labs(self, inp: c.ValidateSourceInput) -> c.ValidatedSource:
         """Also normalises units (creatinine µmol/L, glucose mmol/L) to mg/dL."""
         return self._validate(inp, "labs", lambda f, d, o: _single("labs", validation.validate_labs, f, d, o))
 
-    @BY_NAME["validate_claims"].step.defn
+    @BY_NAME["validate_claims"].defn
     def validate_claims(self, inp: c.ValidateSourceInput) -> c.ValidatedSource:
         return self._validate(inp, "claims", lambda f, d, o: _single("claims", validation.validate_claims, f, d, o))
 
-    @BY_NAME["validate_pharmacy"].step.defn
+    @BY_NAME["validate_pharmacy"].defn
     def validate_pharmacy(self, inp: c.ValidateSourceInput) -> c.ValidatedSource:
         return self._validate(inp, "pharmacy",
                               lambda f, d, o: _single("fills", validation.validate_pharmacy, f, d, o))
+
+
+def _require_progress(token: str | None, seen: set[str], page_rows: int, page: int) -> None:
+    """A pager that returns an empty page with a next token, or a token already followed, would be
+    followed forever: that is the source's bug, reported rather than looped on."""
+    if token is None:
+        return
+    problem = ("an empty page with a next page token" if page_rows == 0 else
+               "a next page token it already returned" if token in seen else None)
+    if problem:
+        raise InvalidInput("sources.pharmacy", f"paging makes no progress: page {page} brought {problem}")
 
 
 def _single(table: str, check, frames: dict[str, pd.DataFrame], run_date: date, options: dict):

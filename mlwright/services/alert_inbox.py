@@ -1,15 +1,19 @@
 """An alert webhook receiver: `POST /alerts` records an alert, `GET /alerts` lists them.
 
-Stands in for PagerDuty/Slack/Teams webhooks in the dev stack and in tests; it records every
-delivery it receives (duplicates included), so a test can count what really arrived. Memory is
-bounded: a body over ``MAX_BODY`` is refused unread (413) and ``received`` keeps the newest
-``MAX_KEPT`` alerts (the log file keeps all).
+Stands in for PagerDuty/Slack/Teams webhooks in the dev stack and in tests. Like PagerDuty's
+``dedup_key`` or Opsgenie's ``alias``, it accepts an alert once per dedup key (the sender's
+``Idempotency-Key``, also in the body as ``dedup_key``): a repeat is acknowledged (200) but not
+recorded again. It counts every delivery it receives besides the alerts it accepted, so a test
+can count both what arrived and what a person would have seen. Memory is bounded: a body over
+``MAX_BODY`` is refused unread (413) and ``received`` keeps the newest ``MAX_KEPT`` accepted alerts
+(the log file keeps all).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from pathlib import Path
 
 from mlwright.services.http import JsonServer
@@ -20,8 +24,10 @@ MAX_KEPT = 2_000  # with MAX_BODY: at most ~128 MB of alerts held, ~2 MB typical
 
 class AlertInbox:
     def __init__(self, log_file: Path | None = None, max_kept: int = MAX_KEPT) -> None:
-        self.received: list[dict] = []
+        self.received: list[dict] = []  # the newest accepted alerts, one per dedup key
         self.max_kept = max_kept
+        self.accepted = 0
+        self.deliveries: Counter[str] = Counter()  # POSTs received per dedup key, repeats included
         self._lock = threading.Lock()
         self._log = log_file
 
@@ -30,10 +36,17 @@ class AlertInbox:
             return 404, {"error": "no such route"}
         if method == "GET":
             with self._lock:
-                return 200, {"alerts": list(self.received)}
+                return 200, {"alerts": list(self.received), "deliveries": sum(self.deliveries.values()),
+                             "accepted": self.accepted}
         if method == "POST" and isinstance(body, dict):
+            key = body.get("dedup_key")
             with self._lock:
+                if key is not None:
+                    self.deliveries[str(key)] += 1
+                    if self.deliveries[str(key)] > 1:
+                        return 200, {"accepted": False, "duplicate": True, "dedup_key": key}
                 self.received.append(body)
+                self.accepted += 1
                 del self.received[:-self.max_kept]
                 if self._log:
                     with self._log.open("a") as out:

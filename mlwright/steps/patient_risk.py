@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+from pydantic import ValidationError
+from temporalio import activity
 
 from mlwright import policies
 from mlwright.contracts import patient_risk as c
+from mlwright.errors import InvalidInput
 from mlwright.queues import Resource
 from mlwright.steps import Step
+
+F = TypeVar("F", bound=Callable[..., object])
 
 
 @dataclass(frozen=True)
@@ -19,6 +28,31 @@ class PipelineStep:
     @property
     def name(self) -> str:
         return self.step.name
+
+    @property
+    def options(self) -> type[c.StepOptions]:
+        """This step's options model: what `options.<step>` may hold at start and in `retry_step`."""
+        return c.options_model(self.name)
+
+    def options_of(self, inp: c.StepInput) -> c.StepOptions:
+        """The options an activity received, typed. They were checked at start; a payload from an older
+        run that does not validate is refused here, naming the option, instead of failing mid-step."""
+        try:
+            return self.options.model_validate(inp.options)
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise InvalidInput(f"options.{self.name}.{'.'.join(str(p) for p in first['loc'])}", first["msg"]) from None
+
+    def defn(self, fn: F) -> F:
+        """``Step.defn``, and the result records which attempt produced it, so `progress` can report the
+        true attempt count of a step that succeeded after retries."""
+
+        @functools.wraps(fn)
+        def stamped(*args, **kwargs):
+            result = fn(*args, **kwargs)
+            return result.model_copy(update={"attempt": activity.info().attempt})
+
+        return self.step.defn(stamped)  # type: ignore[return-value]
 
 
 def _s(number, name, title, inp, out, resource, policy, skippable=False) -> PipelineStep:
@@ -61,3 +95,4 @@ OPERATOR_ALERT = Step("send_operator_alert", "Alert on-call", c.OperatorAlertInp
 
 ALL: tuple[Step, ...] = (*(s.step for s in STEPS), OPERATOR_ALERT)
 assert len(STEPS) == 23 and [s.number for s in STEPS] == list(range(1, 24))
+assert list(BY_NAME) == list(c.PipelineOptions.model_fields), "every step has exactly one options model"

@@ -71,29 +71,41 @@ async def record(version: str) -> None:
 
 
 async def record_patient_risk(env, version: str, home: Path) -> None:
-    from mlwright.contracts.patient_risk import Progress, RetryStep
+    from temporalio.client import WorkflowFailureError
+
+    from mlwright.contracts.patient_risk import Abort, Progress, RetryStep
     from mlwright.patient_risk import bootstrap
     from tests.workflows.patient_risk_world import RUN_DATE, start_services
 
-    settings, _inbox, servers = start_services(home / "hospital", [0.0])
+    settings, _inbox, _dials, servers = start_services(home / "hospital")
     try:
         base = settings.model_copy(update={"task_queue_prefix": f"rec{uuid.uuid4().hex[:6]}-"})
         async with running_workers(env.client, base, ActivityDeps.from_settings(base)):
             await bootstrap.train_models(env.client, base, patients=1000, seed=5, run_date=RUN_DATE, say=print)
-        for name, fault in (("completed", None), ("step14-retried", "model_deterioration:3")):
+        # "aborted-last-step": abort while step 23 is in flight (retrying), which cancels it.
+        for name, fault in (("completed", None), ("step14-retried", "model_deterioration:3"),
+                            ("aborted-last-step", "publish_run_metrics:3")):
             variant = base.model_copy(update={"task_queue_prefix": f"rec{uuid.uuid4().hex[:6]}-",
                                               "fault_injection": fault})
             async with running_workers(env.client, variant, ActivityDeps.from_settings(variant)) as queues:
                 handle = await env.client.start_workflow("PatientRiskPipeline", {"run_date": str(RUN_DATE)},
                                                          id=f"replay-patientrisk-{name}", task_queue=queues.pipelines)
+                wanted = ((lambda p: p.state == "awaiting_operator") if name == "step14-retried" else
+                          (lambda p: p.steps[-1].state == "running"))
                 if fault:
                     for _ in range(600):
-                        if (await handle.query("progress", result_type=Progress)).state == "awaiting_operator":
+                        if wanted(await handle.query("progress", result_type=Progress)):
                             break
                         await asyncio.sleep(0.1)
+                if name == "step14-retried":
                     await handle.execute_update("retry_step", RetryStep(step="model_deterioration",
                                                                         operator="recorder", reason="drill"))
-                await handle.result()
+                elif name == "aborted-last-step":
+                    await handle.execute_update("abort", Abort(operator="recorder", reason="drill"))
+                try:
+                    await handle.result()
+                except WorkflowFailureError:
+                    pass  # the aborted run is recorded as it ended
                 history = await handle.fetch_history()
             path = OUT / f"{version}-patientrisk-{name}.json"
             path.write_text(history.to_json())

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from mlwright.patient_risk import bootstrap
-from mlwright.services import alert_inbox, fhir, pharmacy
+from mlwright.services import fhir, pharmacy
 from mlwright.services.alert_inbox import AlertInbox
+from mlwright.services.http import JsonServer
 from mlwright.settings import Settings
 
 RUN_DATE = date(2026, 11, 27)
@@ -19,10 +22,33 @@ PATIENTS = 300
 
 
 @dataclass
+class Dial:
+    """A service's request count, and a delay added to each request: tests raise it to hold a step
+    open, and count requests to see a step stop."""
+
+    delay: float = 0.0
+    calls: int = 0
+    by_date: Counter = field(default_factory=Counter)  # requests per `as_of` query parameter (a run's date)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wrap(self, handle):
+        def slowed(method, path, query, body):
+            with self._lock:
+                self.calls += 1
+                self.by_date[query.get("as_of")] += 1
+            time.sleep(self.delay)
+            return handle(method, path, query, body)
+
+        return slowed
+
+
+@dataclass
 class World:
     settings: Settings
     inbox: AlertInbox
-    fhir_delay: list[float]  # seconds each FHIR request waits; tests raise it to hold a step open
+    fhir: Dial
+    pharmacy: Dial
+    alerts: Dial
 
     def variant(self, **changes) -> Settings:
         """Same systems and state, a fresh task-queue prefix (so fresh workers), and ``changes``."""
@@ -36,23 +62,17 @@ class World:
                 "MLWRIGHT_GRACEFUL_SHUTDOWN_S": "0", "MLWRIGHT_ENVIRONMENT": "test"}
 
 
-def start_services(root: Path, fhir_delay: list[float]):
+def start_services(root: Path) -> tuple[Settings, AlertInbox, dict[str, Dial], list[JsonServer]]:
     root.mkdir(parents=True, exist_ok=True)
     settings = Settings(environment="test", home=root / "state", graceful_shutdown_s=0)
-    pharmacy_server = pharmacy.serve(settings.resolved_sources_root / "pharmacy" / "fills.parquet").start()
-    store = fhir.FhirStore(root / "fhir.db")
-
-    def slow_fhir(method, path, query, body):
-        time.sleep(fhir_delay[0])
-        return store.handle(method, path, query, body)
-
-    from mlwright.services.http import JsonServer
-
-    fhir_server = JsonServer(slow_fhir).start()
-    inbox_server, inbox = alert_inbox.serve()
-    inbox_server.start()
+    dials = {"fhir": Dial(), "pharmacy": Dial(), "alerts": Dial()}
+    pharmacy_api = pharmacy.PharmacyApi(settings.resolved_sources_root / "pharmacy" / "fills.parquet")
+    pharmacy_server = JsonServer(dials["pharmacy"].wrap(pharmacy_api.handle)).start()
+    fhir_server = JsonServer(dials["fhir"].wrap(fhir.FhirStore(root / "fhir.db").handle)).start()
+    inbox = AlertInbox()
+    inbox_server = JsonServer(dials["alerts"].wrap(inbox.handle)).start()
     routes = {"critical": [f"{inbox_server.url}/alerts"], "warning": [f"{inbox_server.url}/alerts"], "info": []}
     settings = settings.model_copy(update={"pharmacy_url": pharmacy_server.url, "fhir_url": f"{fhir_server.url}/fhir",
                                            "alert_routes": routes})
     bootstrap.seed_sources(settings, PATIENTS, seed=11, run_date=RUN_DATE)
-    return settings, inbox, [pharmacy_server, fhir_server, inbox_server]
+    return settings, inbox, dials, [pharmacy_server, fhir_server, inbox_server]

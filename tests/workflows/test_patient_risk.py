@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from datetime import date
 
 import httpx
 import pandas as pd
@@ -21,6 +22,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 
 from activities.deps import ActivityDeps
+from activities.patient_risk.notify import UNCONFIRMED_PER_SENDER
 from mlwright import visibility
 from mlwright.contracts.patient_risk import Abort, PatientRiskInput, PatientRiskResult, Progress
 from mlwright.patient_risk import bootstrap
@@ -36,9 +38,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest_asyncio.fixture(scope="module")
 async def world(dev_env, tmp_path_factory):
-    delay = [0.0]
-    settings, inbox, servers = start_services(tmp_path_factory.mktemp("hospital"), delay)
-    w = World(settings=settings.model_copy(update={"task_queue_prefix": "prboot-"}), inbox=inbox, fhir_delay=delay)
+    settings, inbox, dials, servers = start_services(tmp_path_factory.mktemp("hospital"))
+    w = World(settings=settings.model_copy(update={"task_queue_prefix": "prboot-"}), inbox=inbox, **dials)
     deps = ActivityDeps.from_settings(w.settings)
     async with running_workers(dev_env.client, w.settings, deps):
         await bootstrap.train_models(dev_env.client, w.settings, patients=2000, seed=5, run_date=RUN_DATE,
@@ -190,45 +191,94 @@ def spawn_worker(world, settings, address, log_path) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT)
 
 
-async def test_worker_killed_mid_step_leaves_no_duplicates(dev_env, world, tmp_path):
+async def run_killing_the_io_worker(dev_env, world, tmp_path, day: int, dial, done, enough: int, **extra):
+    """Start a run on an io/cpu worker process, SIGKILL it once ``done()`` (the work of the step to
+    interrupt) reaches ``enough`` (``dial`` slows that step's service so it lasts seconds), then start
+    a second worker; returns the settings, the result and ``done()`` at the kill."""
     settings = world.variant()
-    day = "2026-11-25"
     address = target_of(dev_env.client)
     deps = ActivityDeps.from_settings(settings)
     first = spawn_worker(world, settings, address, tmp_path / "worker-1.log")
     second = None
-    world.fhir_delay[0] = 0.15  # 30 bundles of 10: the FHIR write takes seconds, time to kill the worker in it
     try:
         async with running_workers(dev_env.client, settings, deps, resources=[Resource.PIPELINES]) as queues:
-            handle = await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=25), fhir_batch_size=10)
-            await wait_progress(handle, lambda p: step_of(p, "write_fhir").state == "running", timeout_s=90)
-            for _ in range(100):
-                if fhir_total(settings, day) > 0:
+            handle = await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=day), **extra)
+            for _ in range(1200):
+                if done() >= enough:
                     break
                 await asyncio.sleep(0.05)
             first.send_signal(signal.SIGKILL)
             first.wait()
-            written_before = fhir_total(settings, day)
-            assert 0 < written_before < PATIENTS, "the kill must land inside the step"
-            world.fhir_delay[0] = 0.0
+            seen = done()
+            dial.delay = 0.0
             second = spawn_worker(world, settings, address, tmp_path / "worker-2.log")
             result = await asyncio.wait_for(handle.result(), timeout=120)
     finally:
-        world.fhir_delay[0] = 0.0
+        dial.delay = 0.0
         for proc in (first, second):
             if proc and proc.poll() is None:
                 proc.terminate()
                 proc.wait()
+    return settings, result, seen
 
-    assert result.state == "completed"
+
+async def test_worker_killed_mid_step_leaves_no_duplicates(dev_env, world, tmp_path):
+    day = "2026-11-25"
+    world.fhir.delay = 0.15  # 30 bundles of 10: the FHIR write takes seconds, time to kill the worker in it
+    settings, result, written_before = await run_killing_the_io_worker(
+        dev_env, world, tmp_path, 25, world.fhir, lambda: fhir_total(world.settings, day), 1, fhir_batch_size=10)
+
+    assert 0 < written_before < PATIENTS, "the kill must land inside the step"
+    assert result.state == "completed" and step_of(result, "write_fhir").attempts == 2
     assert care_rows(settings, day) == PATIENTS and fhir_total(settings, day) == PATIENTS
     alerts = high_risk_alerts(world, day)
     assert len(alerts) == result.tiers["high"] and set(alerts.values()) == {1}
 
 
-@pytest.mark.parametrize("bad", ['{"run_date": "27/11/2026"}', '{"run_date": "2026-11-27", "fhir_batch_size": 0}',
-                                 '{"rundate": "2026-11-27"}'])
-async def test_bad_run_input_fails_at_once_naming_the_field(dev_env, world, bad):
+async def test_worker_killed_mid_send_alerts_delivers_each_alert_once(dev_env, world, tmp_path):
+    day = "2026-11-24"
+    # One delivery at a time, 0.3 s each at the inbox: the day's alerts take seconds to send.
+    world.alerts.delay, in_flight = 0.3, 1
+    settings, result, accepted_at_kill = await run_killing_the_io_worker(
+        dev_env, world, tmp_path, 24, world.alerts, lambda: len(high_risk_alerts(world, day)), in_flight,
+        options={"send_alerts": {"max_in_flight": in_flight}})
+
+    high = result.tiers["high"]
+    assert 0 < accepted_at_kill < high, "the kill must land inside send_alerts"
+    assert result.state == "completed" and step_of(result, "send_alerts").attempts == 2
+    # The receiver accepted every high-risk alert exactly once; nothing was lost.
+    accepted = high_risk_alerts(world, day)
+    with session_scope(ActivityDeps.from_settings(settings).engine) as session:
+        rows = runs.alerts_for(session, run_date=day, kind="high_risk_patient")
+    assert len(accepted) == high and set(accepted.values()) == {1}
+    assert {f"patient-risk/{day}/{pid}/high_risk" for pid in accepted} == {r.dedup_key for r in rows}
+    assert all(r.sent_at is not None for r in rows)
+    # What the sender alone guarantees: only the alerts unconfirmed at the kill (in flight, or delivered
+    # and not yet marked) went out twice.
+    deliveries = {key: n for key, n in world.inbox.deliveries.items() if key.startswith(f"patient-risk/{day}/")}
+    repeated = [key for key, n in deliveries.items() if n > 1]
+    assert len(deliveries) == high and max(deliveries.values()) <= 2
+    assert len(repeated) <= UNCONFIRMED_PER_SENDER * in_flight < high
+
+
+def with_options(options: dict) -> str:
+    return json.dumps({"run_date": "2026-11-27", "options": options})
+
+
+@pytest.mark.parametrize(("bad", "named"), [
+    ('{"run_date": "27/11/2026"}', "run_date: Value error, expected YYYY-MM-DD"),
+    ('{"run_date": "2026-11-27", "fhir_batch_size": 0}', "fhir_batch_size"),
+    ('{"rundate": "2026-11-27"}', "run_date: Field required"),
+    (with_options({"write_fhir": {"batch_size": 0}}), "options.write_fhir.batch_size: Input should be greater than"),
+    (with_options({"write_fhir": {"batch_size": -1}}), "options.write_fhir.batch_size: Input should be greater than"),
+    (with_options({"write_fhir": {"batch_size": 10**6}}), "options.write_fhir.batch_size: Input should be less than"),
+    (with_options({"extract_pharmacy": {"page_size": 0}}), "options.extract_pharmacy.page_size: Input should be"),
+    (with_options({"validate_labs": {"max_invalid_ratio": "lots"}}),
+     "options.validate_labs.max_invalid_ratio: Input should be a valid number"),
+    (with_options({"validate_lab": {"max_invalid_ratio": 0.2}}), "options.validate_lab: Extra inputs are not permitted"),
+    (with_options({"write_fhir": {"batchsize": 10}}), "options.write_fhir.batchsize: Extra inputs are not permitted"),
+], ids=lambda v: v if len(v) < 40 else None)
+async def test_bad_run_input_fails_at_once_naming_the_field(dev_env, world, bad, named):
     settings = world.variant()
     address = target_of(dev_env.client)
     wid = f"bad-{uuid.uuid4()}"
@@ -238,9 +288,7 @@ async def test_bad_run_input_fails_at_once_naming_the_field(dev_env, world, bad)
                        "--workflow-id", wid, "--input", bad, address=address)
         outcome = await temporal("workflow", "result", "-w", wid, address=address, check=False)
     assert outcome.returncode != 0
-    named = {"27/11/2026": "run_date: Value error, expected YYYY-MM-DD", "fhir_batch_size": "fhir_batch_size",
-             "rundate": "run_date: Field required"}
-    assert any(fragment in outcome.stdout + outcome.stderr for key, fragment in named.items() if key in bad)
+    assert named in outcome.stdout + outcome.stderr
 
 
 async def test_missing_and_malformed_sources_are_named_and_the_run_can_be_aborted(dev_env, world, tmp_path):
@@ -273,7 +321,7 @@ async def test_a_resumed_run_is_one_trace_without_patient_data_and_mlwright_trac
     from tests.tracing_helpers import ancestors, collected_spans, leaks, of_workflow, span_text
 
     settings = world.variant(fault_injection="model_deterioration:3")
-    day = RUN_DATE.replace(day=20)
+    day = RUN_DATE.replace(day=18)
     store = SpanStore(tmp_path / "traces.db")
     with collected_spans(SpanStoreExporter(store)) as spans:
         async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
@@ -310,3 +358,106 @@ async def test_a_resumed_run_is_one_trace_without_patient_data_and_mlwright_trac
     assert shown.returncode == 0, shown.stderr
     assert [s.name for s in result.steps if s.name not in shown.stdout] == []
     assert shown.stdout.count("model_deterioration") == 4 and "error" in shown.stdout
+
+
+async def wait_quiet(count, quiet_s: float = 1.0, timeout_s: float = 30.0) -> int:
+    """``count()`` once it has not grown for ``quiet_s`` (a step paging at 0.05 s a request makes 20
+    requests in that time); fails if it still grows after ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline, last, since = loop.time() + timeout_s, count(), loop.time()
+    while loop.time() < deadline:
+        await asyncio.sleep(0.1)
+        if count() != last:
+            last, since = count(), loop.time()
+        elif loop.time() - since >= quiet_s:
+            return last
+    raise AssertionError(f"the service still receives requests {timeout_s} s later ({count()} so far)")
+
+
+async def start_slow_pharmacy_paging(dev_env, world, queues, day: date):
+    """A run whose pharmacy extraction pages one fill at a time at 0.05 s a page (minutes of work),
+    returned once that paging is under way."""
+    handle = await start(dev_env.client, queues, run_date=day, options={"extract_pharmacy": {"page_size": 1}})
+    for _ in range(600):
+        if world.pharmacy.by_date[day.isoformat()] >= 10:
+            return handle
+        await asyncio.sleep(0.05)
+    raise AssertionError("the pharmacy extraction never started paging")
+
+
+async def test_abort_and_terminate_stop_the_step_in_flight(dev_env, world):
+    settings = world.variant()
+    address = target_of(dev_env.client)
+    aborted_day, terminated_day = RUN_DATE.replace(day=23), RUN_DATE.replace(day=22)
+    world.pharmacy.delay = 0.05
+    try:
+        async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
+            aborted, terminated = await asyncio.gather(start_slow_pharmacy_paging(dev_env, world, queues, aborted_day),
+                                                       start_slow_pharmacy_paging(dev_env, world, queues,
+                                                                                  terminated_day))
+            await asyncio.gather(
+                temporal("workflow", "update", "execute", "-w", aborted.id, "--name", "abort", "--input",
+                         json.dumps({"operator": "ana", "reason": "pharmacy feed is wrong"}), address=address),
+                temporal("workflow", "terminate", "-w", terminated.id, "--reason", "drill", address=address))
+            with pytest.raises(WorkflowFailureError) as failed:
+                await asyncio.wait_for(aborted.result(), timeout=30)
+            # Each worker thread learns from its next heartbeat's reply and stops between pages.
+            await asyncio.gather(*(wait_quiet(lambda d=d: world.pharmacy.by_date[d.isoformat()])
+                                   for d in (aborted_day, terminated_day)))
+            progress = await aborted.query("progress", result_type=Progress)
+    finally:
+        world.pharmacy.delay = 0.0
+    assert "aborted by ana: pharmacy feed is wrong" in str(failed.value.cause)
+    assert progress.state == "aborted"
+    assert step_of(progress, "extract_pharmacy").state == "cancelled"
+    assert step_of(progress, "validate_pharmacy").state == "pending"
+
+
+async def test_abort_accepted_during_the_last_step_ends_the_run_aborted(dev_env, world):
+    # Step 23 fails its first three attempts: it is in flight (retrying) for about 7 s.
+    settings = world.variant(fault_injection="publish_run_metrics:3")
+    async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
+        handle = await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=21))
+        await wait_progress(handle, lambda p: step_of(p, "publish_run_metrics").state == "running")
+        await handle.execute_update("abort", Abort(operator="ana", reason="wrong model versions"))
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        progress = await handle.query("progress", result_type=Progress)
+    assert "aborted by ana: wrong model versions" in str(failed.value.cause)
+    assert progress.state == "aborted" and step_of(progress, "publish_run_metrics").state == "cancelled"
+    assert all(s.state == "completed" for s in progress.steps[:22])
+
+
+async def test_progress_counts_every_attempt_of_a_step_that_succeeded_after_retries(dev_env, world):
+    settings = world.variant(fault_injection="validate_features:2")
+    async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
+        result = await (await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=20))).result()
+    assert result.state == "completed"
+    assert {s.name: s.attempts for s in result.steps if s.attempts != 1} == {"validate_features": 3}
+
+
+async def test_retry_step_refuses_bad_options_naming_them_then_retries_with_good_ones(dev_env, world):
+    # validate_labs exhausts its three attempts and waits for an operator.
+    settings = world.variant(fault_injection="validate_labs:3")
+    address = target_of(dev_env.client)
+    async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings)) as queues:
+        handle = await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=19))
+        progress = await wait_progress(handle, lambda p: step_of(p, "validate_labs").state == "awaiting_operator")
+        assert step_of(progress, "validate_labs").attempts == 3
+
+        async def retry(options: dict, check: bool):
+            return await temporal("workflow", "update", "execute", "-w", handle.id, "--name", "retry_step", "--input",
+                                  json.dumps({"step": "validate_labs", "operator": "ana", "reason": "x",
+                                              "options": options}), address=address, check=check)
+
+        for options, named in (({"max_invalid_ratio": "lots"}, "options.validate_labs.max_invalid_ratio: Input "
+                                                                "should be a valid number"),
+                               ({"max_invalid_ratio": 2}, "options.validate_labs.max_invalid_ratio: Input should be "
+                                                          "less than or equal to 1"),
+                               ({"max_staleness_days": 2, "page_size": 5}, "options.validate_labs.page_size: Extra "
+                                                                           "inputs are not permitted")):
+            refused = await retry(options, check=False)
+            assert refused.returncode != 0 and named in refused.stderr, refused.stderr
+        await retry({"max_invalid_ratio": 0.2}, check=True)
+        result = await handle.result()
+    assert result.state == "completed" and step_of(result, "validate_labs").attempts == 4
