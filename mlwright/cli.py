@@ -367,7 +367,7 @@ def _recorded_trace_id(settings: Settings, workflow_id: str) -> str | None:
     from temporalio.service import RPCError
 
     from mlwright.client import connect
-    from mlwright.telemetry import TRACE_MEMO
+    from mlwright.visibility import TRACE_MEMO
 
     async def read() -> str | None:
         described = await (await connect(settings)).get_workflow_handle(workflow_id).describe()

@@ -57,6 +57,7 @@ class DevStack:
         self.supervisor = Supervisor(backoff)
         self._stopping = False
         self._watching = False
+        self._handlers_before: dict = {}
 
     def server_command(self) -> list[str]:
         s = self.settings
@@ -82,8 +83,8 @@ class DevStack:
     def start(self) -> None:
         """Start everything; a process that fails while the stack starts is fatal (it is a setup
         problem: a port in use, a bad setting), not something a restart fixes."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on_signal)
+        # Restored by stop(): whoever runs the stack (a test, say) gets its own handlers back.
+        self._handlers_before = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         # Everything the stack and its children create (state DBs, FHIR DB, alert log, logs) is owner-only.
         os.umask(PRIVATE_UMASK)
         for directory in (self.settings.home.resolve(), self.logs):  # `mlwright up` may have made them 0755
@@ -150,12 +151,16 @@ class DevStack:
             self.stop()
 
     def stop(self, timeout_s: float = 15) -> None:
-        # A second Ctrl-C while stopping must not interrupt the stop and orphan a child.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, signal.SIG_IGN)
-        if self.supervisor.children:
-            log.info("stopping the workers, then the services, then the Temporal server")
-        self.supervisor.stop(timeout_s)
+        # A second Ctrl-C while stopping must not interrupt the stop and orphan a child. The handlers
+        # are restored afterwards: an ignored SIGTERM would be inherited by every process started later.
+        during = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            if self.supervisor.children:
+                log.info("stopping the workers, then the services, then the Temporal server")
+            self.supervisor.stop(timeout_s)
+        finally:
+            for sig, handler in {**during, **self._handlers_before}.items():
+                signal.signal(sig, handler)
 
     def _spawn(self, name: str, command: list[str], tier: int) -> None:
         log_file = self.logs / f"{name}.log"

@@ -40,7 +40,8 @@ class AttemptAttributes(ActivityInboundInterceptor):
         try:
             return await super().execute_activity(input)
         except Exception as e:
-            span.set_attribute("mlwright.error_type", type(e).__name__)
+            # An ApplicationError's type is the error vocabulary's name (InvalidInput, InjectedFault, ...).
+            span.set_attribute("mlwright.error_type", getattr(e, "type", None) or type(e).__name__)
             raise
 
 

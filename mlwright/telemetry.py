@@ -43,8 +43,6 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from mlwright.settings import Settings
 
-TRACE_MEMO = "mlwright_trace_id"
-
 _configured = False
 
 
@@ -146,12 +144,6 @@ def flush() -> None:
     provider = trace.get_tracer_provider()
     if isinstance(provider, ReplaySafeTracerProvider):
         provider.force_flush(5000)
-
-
-def current_trace_id() -> str:
-    """The current span's trace id as 32 hex digits ('' when tracing is off); safe in workflow code."""
-    ctx = trace.get_current_span().get_span_context()
-    return format(ctx.trace_id, "032x") if ctx.is_valid else ""
 
 
 def setup_logging(settings: Settings) -> None:

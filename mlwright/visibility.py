@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from opentelemetry import trace
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
@@ -25,6 +26,9 @@ STATE = SearchAttributeKey.for_keyword("MlwrightState")
 STEP = SearchAttributeKey.for_keyword("MlwrightStep")
 TRIGGERED_BY = SearchAttributeKey.for_keyword("MlwrightTriggeredBy")
 ALL = (PIPELINE, MODEL, RUN_DATE, STATE, STEP, TRIGGERED_BY)
+
+# The memo that leads from a run to its trace (`mlwright trace`); spans carry the workflow id back.
+TRACE_MEMO = "mlwright_trace_id"
 
 # Set by the server on runs a Temporal Schedule started.
 SCHEDULED_BY = SearchAttributeKey.for_keyword("TemporalScheduledById")
@@ -162,3 +166,9 @@ def runs_table(rows: list[dict[str, Any]]) -> str:
         lines.append("  ".join(str(cell)[:width].ljust(width) for cell, (_, width) in zip(cells, columns,
                                                                                            strict=True)))
     return "\n".join(lines)
+
+
+def current_trace_id() -> str:
+    """The current span's trace id as 32 hex digits ('' when tracing is off); safe in workflow code."""
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else ""

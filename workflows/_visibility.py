@@ -2,7 +2,7 @@
 
 Upserts are workflow commands: runs recorded before they existed must replay without them, so
 the whole feature sits behind one ``workflow.patched`` marker taken when the run starts. The run's
-trace id (mlwright/telemetry.py) goes into its memo, behind a marker of its own.
+trace id (mlwright/visibility.py) goes into its memo, behind a marker of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
-    from mlwright import telemetry
     from mlwright import visibility as v
 
 PATCH = "mlwright-search-attributes"
@@ -41,7 +40,7 @@ class RunAttributes:
         workflow.upsert_search_attributes(updates)
         self.set(state="running", step=None)
         if workflow.patched(TRACE_PATCH):  # written even when empty, so every worker emits the same commands
-            workflow.upsert_memo({telemetry.TRACE_MEMO: telemetry.current_trace_id()})
+            workflow.upsert_memo({v.TRACE_MEMO: v.current_trace_id()})
 
     def set(self, *, state: str, step: str | None) -> None:
         """Publish the run's state and current (or failed) step, when they changed."""

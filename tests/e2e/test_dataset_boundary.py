@@ -66,7 +66,7 @@ async def test_attack_fails_the_run_fast_naming_dataset(dev_env, settings, deps,
     assert elapsed < 5, f"took {elapsed:.1f}s to fail"
     attempts = [e.activity_task_started_event_attributes.attempt async for e in handle.fetch_history_events()
                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
-    assert attempts in ([], [1]), f"the extract step was retried: attempts {attempts}"
+    assert set(attempts) <= {1}, f"a step was retried: attempts {attempts}"
     with sqlite3.connect(shop) as conn:
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("victim",)]
 

@@ -8,6 +8,7 @@ to start here, and what they write (store, artifacts) is covered by tests/mlwrig
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import time
 
@@ -32,6 +33,7 @@ def test_dev_stack_creates_its_state_owner_only(tmp_path, monkeypatch):
     home.mkdir(mode=0o755)
     home.chmod(0o755)  # as `mlwright up` leaves it before the stack starts
     stack = devstack.DevStack(Settings())
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     previous = os.umask(0o022)
     try:
         stack.start()
@@ -49,6 +51,8 @@ def test_dev_stack_creates_its_state_owner_only(tmp_path, monkeypatch):
     finally:
         stack.stop()
         os.umask(previous)
+    # An ignored SIGTERM left behind would be inherited by every process this one starts later.
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers
     expected = {"mlwright.db", "temporal.db", "fhir.db", "logs", "logs/alerts.jsonl", "logs/temporal.log",
                 "logs/services.log"}
     assert expected <= present, f"missing {expected - present}"

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 from temporalio.client import WorkflowFailureError
 
-from mlwright import telemetry
+from mlwright import telemetry, visibility
 from mlwright.contracts.training import ApprovalDecision, TrainingInput, TrainingResult
 from mlwright.span_store import SpanStore, SpanStoreExporter
 from tests.conftest import running_workers, target_of
@@ -35,7 +35,7 @@ def body(csv, **extra) -> dict:
 
 
 async def memo_trace_id(handle) -> str:
-    return (await (await handle.describe()).memo())[telemetry.TRACE_MEMO]
+    return (await (await handle.describe()).memo())[visibility.TRACE_MEMO]
 
 
 async def test_a_cli_started_run_is_one_trace_from_workflow_to_last_activity(dev_env, settings, deps,
