@@ -65,7 +65,7 @@ def _report(result: TrainingResult, workflow_id: str, settings: Settings, inp: T
     say("")
     say(f"Web UI of this run: {settings.run_url(workflow_id)}")
     addr = f"--address {settings.temporal_address} --namespace {settings.temporal_namespace}"
-    temporal = _shown_path(temporal_binary())
+    temporal = shown_path(temporal_binary())
     start_input = json.dumps({"model_name": MODEL_NAME, "dataset": {"uri": inp.dataset.uri, "target": "target"},
                               "estimator": {"name": "gradient_boosting"}})
     say("Try next:")
@@ -75,13 +75,13 @@ def _report(result: TrainingResult, workflow_id: str, settings: Settings, inp: T
         f"{QueueSet(settings.task_queue_prefix).pipelines} --workflow-id my-run --input '{start_input}'")
     say(f"  {temporal} workflow update execute {addr} -w my-run --name approve "
         "--input '{\"approver\": \"you\", \"reason\": \"looks good\"}'")
-    mlwright = _shown_path(str(Path(sys.executable).with_name("mlwright")))
+    mlwright = shown_path(str(Path(sys.executable).with_name("mlwright")))
     say(f"  {mlwright} registry {MODEL_NAME}")
     say(f"  {mlwright} trace {workflow_id}            # the run as one waterfall of spans")
     say(f"  {mlwright} runs --state awaiting_approval   # every run waiting for a person")
 
 
-def _shown_path(binary: str) -> str:
+def shown_path(binary: str) -> str:
     """A binary as a person would type it here: relative when under the working directory."""
     path = Path(binary)
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from datetime import date
+from pathlib import Path
 
 from temporalio.client import Client
 
 from mlwright.contracts.patient_risk import PatientRiskInput, PatientRiskResult
+from mlwright.demo import shown_path
 from mlwright.patient_risk import bootstrap
 from mlwright.queues import QueueSet
 from mlwright.settings import Settings
@@ -43,7 +46,9 @@ async def run_demo(client: Client, settings: Settings, patients: int, seed: int,
     say("steps: " + ", ".join(f"{s.number}.{s.name} {s.duration_s:.2f}s" for s in result.steps if s.duration_s))
     addr = f"--address {settings.temporal_address} --namespace {settings.temporal_namespace}"
     say(f"\nWeb UI: {settings.run_url(workflow_id)}")
-    say(f"Its trace: mlwright trace {workflow_id}    Runs waiting on on-call: mlwright runs --state awaiting_operator")
+    mlwright = shown_path(str(Path(sys.executable).with_name("mlwright")))
+    say(f"Its trace: {mlwright} trace {workflow_id}")
+    say(f"Runs waiting on on-call: {mlwright} runs --state awaiting_operator")
     say(f"Alerts received by the dev inbox: {settings.home.resolve() / 'logs' / 'alerts.jsonl'}")
     say("Try the failure drill (README, Runbook): restart the workers with "
         "MLWRIGHT_FAULT_INJECTION=model_deterioration, then")
