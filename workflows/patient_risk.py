@@ -89,9 +89,10 @@ class PatientRiskPipeline:
         """Input: PatientRiskInput as JSON (only run_date is required)."""
         try:
             return await self._pipeline(raw)
-        except Exception:
-            self._visible.set(state="aborted" if self._abort is not None else "failed",
-                              step=self._current_step())
+        except (Exception, asyncio.CancelledError) as e:
+            ended = ("aborted" if self._abort is not None
+                     else "cancelled" if isinstance(e, asyncio.CancelledError) else "failed")
+            self._visible.set(state=ended, step=self._current_step())
             raise
 
     async def _pipeline(self, raw: tuple[object, ...]) -> c.PatientRiskResult:

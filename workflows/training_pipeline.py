@@ -12,6 +12,7 @@ From the comparison with production to the end, a run holds its model's promotio
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 from typing import Any
@@ -84,8 +85,9 @@ class TrainingPipeline:
         """Input: TrainingInput as JSON. Result: TrainingResult."""
         try:
             return await self._start(raw)
-        except Exception:
-            self._visible.set(state="failed", step=self._step)
+        except (Exception, asyncio.CancelledError) as e:
+            self._visible.set(state="cancelled" if isinstance(e, asyncio.CancelledError) else "failed",
+                              step=self._step)
             raise
 
     async def _start(self, raw: tuple[object, ...]) -> TrainingResult:
@@ -130,10 +132,14 @@ class TrainingPipeline:
             return await self._compare_and_promote(model, metrics, split, fs)
         try:
             await self._acquire_promotion_slot()
-            return await self._compare_and_promote(model, metrics, split, fs)
-        finally:
-            # Whatever ended the run here (decision, failure, cancellation), its claim goes.
+            result = await self._compare_and_promote(model, metrics, split, fs)
+        except (Exception, asyncio.CancelledError):
+            # Whatever ended the run here (failure, cancellation), its claim goes. Not on eviction
+            # from a worker's cache (GeneratorExit): the run goes on elsewhere, still holding it.
             await self._release_promotion_slot()
+            raise
+        await self._release_promotion_slot()
+        return result
 
     async def _compare_and_promote(self, model: c.TrainedModel, metrics: c.Metrics, split: c.SplitOutput,
                                    fs: c.FeatureSet) -> TrainingResult:

@@ -42,6 +42,12 @@ class Step(Generic[InT, OutT]):
         Domain errors become ApplicationErrors of the same type, non-retryable unless the error
         says otherwise; anything else stays retryable, as a transient fault would be. When the
         policy has a heartbeat timeout, heartbeats run for the whole call (six per timeout).
+
+        Cancellation is cooperative: the step stops at its next ``check_cancelled()`` (between
+        pages, batches and deliveries). The SDK's default, an exception raised asynchronously in
+        the step's thread, can land anywhere: inside SQLAlchemy's one-time mapper setup it broke
+        every later query of the worker process, and mid-transaction or mid-delivery it would
+        leave a write half-done. A single long call (a model fit) runs to its end, then the step stops.
         """
         heartbeat = self.policy.heartbeat
         traced = step_spans.traced(fn)
@@ -57,4 +63,4 @@ class Step(Generic[InT, OutT]):
                 e.details.setdefault("attempt", activity.info().attempt)
                 raise as_application_error(e) from e
 
-        return activity.defn(name=self.name)(translated)  # type: ignore[return-value]
+        return activity.defn(name=self.name, no_thread_cancel_exception=True)(translated)  # type: ignore[return-value]

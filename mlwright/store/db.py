@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, event, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.orm import configure_mappers
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -46,6 +47,9 @@ def open_store(url: str) -> Engine:
     """An engine for ``url`` with mlwright's tables present."""
     engine = make_engine(url)
     init_db(engine)
+    # Mappers configure themselves lazily on first use; done here, at worker start, a failure
+    # inside a step can never leave them half-configured (and every later query failing).
+    configure_mappers()
     return engine
 
 

@@ -81,7 +81,7 @@ async def test_the_readme_walkthrough_reads_a_named_source(dev_env, settings, de
         await temporal("workflow", "start", "--type", "TrainingPipeline", "--task-queue", queues.pipelines,
                        "--workflow-id", wid, "--input", json.dumps(body), address=address)
         handle = dev_env.client.get_workflow_handle(wid)
-        status = await wait_for_status(handle, lambda s: s.step not in ("starting", "extract"), timeout_s=30)
+        status = await wait_for_status(handle, lambda s: s.step not in ("starting", "check_input", "extract"), timeout_s=30)
         await handle.terminate("the extraction is all this test needs")
     assert status.step != "extract"
     completed = [e async for e in handle.fetch_history_events()

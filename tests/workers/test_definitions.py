@@ -31,6 +31,13 @@ def test_every_step_is_served_on_its_queue_with_its_contract(deps, settings):
     assert not served[Resource.PIPELINES]
 
 
+def test_every_step_is_cancelled_only_at_its_safe_points(deps, settings):
+    """No step may be interrupted by the SDK's asynchronous in-thread exception (see Step.defn)."""
+    for impl in activity_implementations(deps, settings).values():
+        definition = activity._Definition.must_from_callable(impl)
+        assert definition.no_thread_cancel_exception, f"{definition.name} can be interrupted anywhere"
+
+
 def test_no_activity_is_registered_twice(deps, settings):
     names = [defn_name(a) for a in activity_implementations(deps, settings).values()]
     assert len(names) == len(set(names)) == len(STEPS)
