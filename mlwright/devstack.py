@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from mlwright import visibility
+from mlwright.metrics import port_for
 from mlwright.private import PRIVATE_UMASK
 from mlwright.queues import Resource
 from mlwright.settings import Settings
@@ -95,8 +96,9 @@ class DevStack:
         self._spawn("services", [sys.executable, "-m", "mlwright.services"], tier=1)
         self.wait_server(timeout_s=60)
         self.wait_services(timeout_s=60)
-        for resource in Resource:
-            self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value], tier=2)
+        for index, resource in enumerate(Resource):
+            self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value], tier=2,
+                        env=self.worker_env(index))
 
     def _on_signal(self, *_args) -> None:
         self._stopping = True
@@ -162,11 +164,16 @@ class DevStack:
             for sig, handler in {**during, **self._handlers_before}.items():
                 signal.signal(sig, handler)
 
-    def _spawn(self, name: str, command: list[str], tier: int) -> None:
+    def worker_env(self, index: int) -> dict[str, str]:
+        """One worker process per resource class in one home: each its own metrics port (base + index)."""
+        base = self.settings.metrics_port
+        return {} if base is None else {"MLWRIGHT_METRICS_PORT": str(port_for(base, index))}
+
+    def _spawn(self, name: str, command: list[str], tier: int, env: dict[str, str] | None = None) -> None:
         log_file = self.logs / f"{name}.log"
         if log_file.exists():
             log_file.chmod(0o600)  # a log from before the umask was set
-        self.supervisor.spawn(name, command, log_file, tier)
+        self.supervisor.spawn(name, command, log_file, tier, env)
 
     def _fail_if_exited(self) -> None:
         for child in self.supervisor.exited():

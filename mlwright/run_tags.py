@@ -3,7 +3,8 @@
 The workflow side reads ``tags`` from the raw input (before the workflow parses it) and adds the
 header ``mlwright-tags`` to every activity and child workflow it starts; a child without tags of
 its own inherits its parent's. Headers are not part of the determinism check, so runs recorded
-before tags existed replay unchanged. This module imports no database code: it runs in the sandbox.
+before tags existed replay unchanged. The same interceptor counts operator actions (metric ``mlwright_operator_actions``). This module
+imports no database code: it runs in the sandbox.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from temporalio import workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.worker import (
     ExecuteWorkflowInput,
+    HandleSignalInput,
+    HandleUpdateInput,
     StartActivityInput,
     StartChildWorkflowInput,
     StartLocalActivityInput,
@@ -26,6 +30,7 @@ from temporalio.worker import (
 
 HEADER = "mlwright-tags"
 TAG_NAMES = ("team", "project")
+OPERATOR_ACTIONS = frozenset({"retry_step", "skip_step", "abort", "approve", "reject"})
 _VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")  # as mlwright.contracts.common.TagValue
 
 
@@ -64,6 +69,23 @@ class _Inbound(WorkflowInboundInterceptor):
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
         self._outbound.tags = from_input(input.args) or from_headers(input.headers)
         return await super().execute_workflow(input)
+
+    async def handle_signal(self, input: HandleSignalInput) -> None:
+        await super().handle_signal(input)
+        _count_action(input.signal)
+
+    async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
+        result = await super().handle_update_handler(input)
+        _count_action(input.update)  # accepted and applied: a refused action is not an action
+        return result
+
+
+def _count_action(name: str) -> None:
+    if name in OPERATOR_ACTIONS:
+        # workflow.metric_meter() records nothing while replaying: an action counts once.
+        workflow.metric_meter().create_counter(
+            "mlwright_operator_actions", "Operator actions applied to runs (retry_step, skip_step, abort, ...)."
+        ).add(1, {"action": name, "pipeline": workflow.info().workflow_type})
 
 
 class _Outbound(WorkflowOutboundInterceptor):

@@ -1,4 +1,4 @@
-"""Records every activity attempt in the step ledger (mlwright.store.ledger), from the worker.
+"""Records every activity attempt in the step ledger (mlwright.store.ledger) and the worker's metrics.
 
 The measuring wraps the step's function inside its executor thread, so ``cpu_s`` is that thread's
 CPU time (``time.thread_time``), not the process's (other steps run beside it). Peak RSS delta is
@@ -27,7 +27,7 @@ from temporalio import activity
 from temporalio.exceptions import CancelledError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from mlwright import run_tags
+from mlwright import metrics, run_tags
 from mlwright.settings import Settings
 from mlwright.store import ledger
 
@@ -58,9 +58,11 @@ class StepLedgerInterceptor(Interceptor):
     def workflow_interceptor_class(self, input):  # type: ignore[no-untyped-def]
         return run_tags.workflow_interceptor_class(input)
 
-    def write(self, row: dict[str, Any]) -> None:
+    def write(self, row: dict[str, Any], result: Any = None) -> None:
         try:
-            ledger.record(self.engine, [row])
+            if self.settings.ledger:
+                ledger.record(self.engine, [row])
+            metrics.observe_attempt(row, result)
         except Exception:  # noqa: BLE001 - observing must not fail the step
             log.exception("step ledger: could not record %s attempt %s", row["step"], row["attempt"])
 
@@ -105,7 +107,7 @@ class _Attempt:
             wall_s, cpu_s = time.perf_counter() - wall0, time.thread_time() - cpu0
             self.recorded = True
             self.owner.write(self.row(started_at, wall_s, cpu_s, max(0.0, _peak_rss_mb() - rss0), outcome,
-                                      error_type, result))
+                                      error_type, result), result)
 
     def row(self, started_at: datetime, wall_s: float, cpu_s: float, rss_delta: float, outcome: str,
             error_type: str | None, result: Any) -> dict[str, Any]:

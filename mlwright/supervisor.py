@@ -45,6 +45,7 @@ class Child:
     command: list[str]
     log_file: Path
     tier: int = 0
+    env: dict[str, str] | None = None  # on top of this process's environment
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
     quick_crashes: int = 0
@@ -80,9 +81,10 @@ class Supervisor:
         self.backoff = backoff or Backoff()
         self.children: list[Child] = []
 
-    def spawn(self, name: str, command: list[str], log_file: Path, tier: int = 0) -> Child:
+    def spawn(self, name: str, command: list[str], log_file: Path, tier: int = 0,
+              env: dict[str, str] | None = None) -> Child:
         """Start ``command`` logging to ``log_file``; ``stop`` stops higher tiers first."""
-        child = Child(name, command, log_file, tier)
+        child = Child(name, command, log_file, tier, env)
         self.children.append(child)
         self._start(child)
         return child
@@ -90,7 +92,7 @@ class Supervisor:
     def _start(self, child: Child) -> None:
         with open(child.log_file, "ab") as out:  # the child keeps its own copy of the descriptor
             child.proc = subprocess.Popen(
-                child.command, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(),
+                child.command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(child.env or {})},
                 process_group=0, preexec_fn=_die_with_parent if _prctl else None)
         child.started_at, child.restart_at = time.monotonic(), None
         log.info("started %s (pid %s), log %s", child.name, child.proc.pid, child.log_file)

@@ -87,7 +87,8 @@ def configure_worker(client: Client, resource: Resource, settings: Settings, que
     """How mlwright runs any worker: its queue, its limits, a thread pool for sync activities."""
     limit = concurrency(resource, settings)
     # Outermost, so the ledger also records attempts that an interceptor further in refuses.
-    ledger = [StepLedgerInterceptor(settings, resource.value)] if settings.ledger else []
+    observed = settings.ledger or settings.metrics_port is not None
+    ledger = [StepLedgerInterceptor(settings, resource.value)] if observed else []
     if resource is Resource.PIPELINES:
         return Worker(client, task_queue=queues.pipelines, workflows=list(workflows),
                       max_concurrent_workflow_tasks=limit, interceptors=ledger), None

@@ -10,6 +10,7 @@ import signal
 from activities.deps import ActivityDeps
 from mlwright import visibility
 from mlwright.client import connect
+from mlwright.metrics import setup_metrics
 from mlwright.queues import QueueSet, Resource
 from mlwright.settings import Settings
 from mlwright.telemetry import flush as flush_spans
@@ -22,6 +23,7 @@ log = logging.getLogger("mlwright.workers")
 async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Event | None = None) -> None:
     setup_logging(settings)
     setup_tracing(settings, service=f"mlwright-worker-{'-'.join(resources)}")
+    setup_metrics(settings)  # before the client: its Runtime must be the process's one
     client = await connect(settings)
     if Resource.PIPELINES in resources:
         # Workflows publish their state as search attributes; without them every run would stall.
