@@ -1,10 +1,15 @@
-"""Per-step cost of tracing: the 23-step no-op shape with mlwright's tracing on vs off, alternating.
+"""Per-step cost of tracing and of the step ledger: the 23-step no-op shape, on vs off, alternating.
 
-"on": mlwright's client options (workflow span, scheduling and activity spans with attempt/queue
-attributes) exporting every span to the local SQLite span store, as `mlwright dev` does.
-"off": the same workers and dev server through a client without the tracing plugin.
-Both run against one tuned dev server in one process, alternating run by run, so machine noise hits
-each alike. Prints medians and quartiles of total time / 23 and the difference per step.
+Four setups, run by run in turn against one tuned dev server in one process, so machine noise hits
+each alike:
+  "off":            a client without the tracing plugin, workers without the ledger;
+  "tracing":        mlwright's client options (workflow span, scheduling and activity spans with
+                    attempt/queue attributes) exporting every span to the local SQLite span store,
+                    as `mlwright dev` does;
+  "ledger":         untraced, with the step-ledger interceptor writing one SQLite row per attempt;
+  "tracing+ledger": both, as `mlwright dev` runs by default.
+Prints median and quartiles of total time / 23 per setup, the difference to "off" per step (wall
+and this process's CPU), the ratio, and the ledger write alone (one INSERT, timed in isolation).
 
     python bench/tracing_overhead.py [--runs 15]
 """
@@ -18,6 +23,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from overhead import mlwright_workers, timed
@@ -32,21 +38,42 @@ from mlwright.devstack import temporal_binary, tuning_args
 from mlwright.queues import QueueSet
 from mlwright.settings import Settings
 from mlwright.span_store import open_span_store
+from mlwright.store import ledger
+from mlwright.store.db import open_store
+
+
+def ledger_write_ms(settings: Settings, n: int = 300) -> list[float]:
+    engine = open_store(settings.resolved_database_url, sync_each_commit=False)  # as the worker's ledger
+    now = datetime.now(UTC)
+    times = []
+    for i in range(n):
+        row = {"pipeline": "Bench", "workflow_id": f"w{uuid.uuid4().hex}", "run_id": "r", "step": "noop",
+               "activity_id": str(i), "attempt": 1, "queue": "q", "resource": "cpu", "started_at": now,
+               "ended_at": now, "wall_s": 0.0, "cpu_s": 0.0, "peak_rss_delta_mb": 0.0, "outcome": "completed",
+               "cost": 0.0}
+        started = time.perf_counter()
+        ledger.record(engine, [row])
+        times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)
 
 
 async def main(runs: int) -> None:
     state = Path(tempfile.mkdtemp())
-    settings = Settings(environment="test", graceful_shutdown_s=0, home=state)
+    settings = Settings(environment="test", graceful_shutdown_s=0, home=state, ledger=False)
+    with_ledger = settings.model_copy(update={"ledger": True})
     telemetry.setup_tracing(settings, service="bench")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(), **client_options(),
         dev_server_database_filename=f"{state}/temporal.db", dev_server_extra_args=tuning_args(Settings()))
     untraced = await Client.connect(env.client.service_client.config.target_host,
                                     data_converter=client_options()["data_converter"])
-    on, off = QueueSet(f"on{uuid.uuid4().hex[:6]}-"), QueueSet(f"off{uuid.uuid4().hex[:6]}-")
-    built = mlwright_workers(env.client, settings, on) + mlwright_workers(untraced, settings, off)
-    variants = {"tracing on": lambda: timed(env.client, on.pipelines, on.prefix),
-                "tracing off": lambda: timed(untraced, off.pipelines, off.prefix)}
+    setups = {"off": (untraced, settings), "tracing": (env.client, settings), "ledger": (untraced, with_ledger),
+              "tracing+ledger": (env.client, with_ledger)}
+    built, variants = [], {}
+    for name, (client, s) in setups.items():
+        queues = QueueSet(f"{name.replace('+', '')}{uuid.uuid4().hex[:6]}-")
+        built += mlwright_workers(client, s, queues)
+        variants[name] = (lambda c=client, q=queues: timed(c, q.pipelines, q.prefix))
     results: dict[str, list[float]] = {name: [] for name in variants}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     try:
@@ -69,20 +96,24 @@ async def main(runs: int) -> None:
                 executor.shutdown()
         await env.shutdown()
     telemetry.flush()
+    rows = ledger_write_ms(with_ledger)
 
     print(f"23-step no-op pipeline, {runs} runs each, alternating; spans stored: {open_span_store(settings).count()}")
-    print(f"{'setup':<14}{'median ms/step':>16}{'p25':>8}{'p75':>8}{'median total ms':>17}{'CPU ms/step':>13}")
+    print(f"{'setup':<16}{'median ms/step':>16}{'p25':>8}{'p75':>8}{'median total ms':>17}{'CPU ms/step':>13}")
     medians, cpu_ms = {}, {}
     for name, totals in results.items():
         per_step = sorted(t * 1000 / STEPS for t in totals)
         q = statistics.quantiles(per_step, n=4)
         medians[name] = statistics.median(per_step)
         cpu_ms[name] = statistics.median(cpu[name]) * 1000 / STEPS
-        print(f"{name:<14}{medians[name]:>16.2f}{q[0]:>8.2f}{q[2]:>8.2f}{statistics.median(totals) * 1000:>17.0f}"
+        print(f"{name:<16}{medians[name]:>16.2f}{q[0]:>8.2f}{q[2]:>8.2f}{statistics.median(totals) * 1000:>17.0f}"
               f"{cpu_ms[name]:>13.2f}")
-    print(f"tracing adds {medians['tracing on'] - medians['tracing off']:+.2f} ms/step wall "
-          f"(ratio {medians['tracing on'] / medians['tracing off']:.2f}x), "
-          f"{cpu_ms['tracing on'] - cpu_ms['tracing off']:+.2f} ms/step CPU")
+    for name in ("tracing", "ledger", "tracing+ledger"):
+        print(f"{name} adds {medians[name] - medians['off']:+.2f} ms/step wall "
+              f"(ratio {medians[name] / medians['off']:.2f}x), {cpu_ms[name] - cpu_ms['off']:+.2f} ms/step CPU")
+    q = statistics.quantiles(rows, n=4)
+    print(f"ledger write alone (one INSERT ... ON CONFLICT DO NOTHING, SQLite WAL): median "
+          f"{statistics.median(rows):.3f} ms, p25 {q[0]:.3f}, p75 {q[2]:.3f} over {len(rows)} rows")
 
 
 if __name__ == "__main__":

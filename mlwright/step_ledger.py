@@ -5,8 +5,10 @@ CPU time (``time.thread_time``), not the process's (other steps run beside it). 
 how far the attempt raised the process's high-water mark (``ru_maxrss``): exact for one step at a
 time, a shared upper bound when several run at once, zero for a step that stays under an earlier
 peak. The row is written in the same thread before the attempt's result goes back to the server:
-one INSERT per attempt, no thread hand-off; a write that fails is logged and never fails the step
-(the ledger observes, it must not change what a run does). A repeated write is a no-op.
+one INSERT per attempt, no thread hand-off, no batch that a crash could lose (on SQLite committed
+without an fsync: it survives a process crash, not a power loss). A write that fails is logged and
+never fails the step (the ledger observes; it must not change what a run does). A repeated write
+is a no-op.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ class StepLedgerInterceptor(Interceptor):
         if self._engine is None:
             from mlwright.store.db import open_store
 
-            self._engine = open_store(self.settings.resolved_database_url)
+            # Its own engine, committing without an fsync (see make_engine): one row per attempt
+            # stays well under a millisecond; the store's other writes keep their fsync.
+            self._engine = open_store(self.settings.resolved_database_url, sync_each_commit=False)
         return self._engine
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:

@@ -16,8 +16,13 @@ from mlwright.private import private_file
 from mlwright.store import ledger, tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets the settings several worker processes need."""
+def make_engine(url: str, sync_each_commit: bool = True) -> Engine:
+    """An engine for ``url``; SQLite gets the settings several worker processes need.
+
+    ``sync_each_commit=False`` (the step ledger's engine) sets SQLite's ``synchronous=NORMAL``: in
+    WAL mode a commit then survives the process crashing but not the machine losing power, and
+    costs about 0.25 ms instead of an fsync (3-4 ms here).
+    """
     if url.startswith("sqlite"):
         in_memory = url in {"sqlite://", "sqlite:///:memory:"}
         if not in_memory:
@@ -29,6 +34,8 @@ def make_engine(url: str) -> Engine:
             **({"poolclass": StaticPool} if in_memory else {}),
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        if not sync_each_commit:
+            event.listen(engine, "connect", _sqlite_normal_sync)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -43,9 +50,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def open_store(url: str) -> Engine:
+def _sqlite_normal_sync(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def open_store(url: str, sync_each_commit: bool = True) -> Engine:
     """An engine for ``url`` with mlwright's tables present."""
-    engine = make_engine(url)
+    engine = make_engine(url, sync_each_commit)
     init_db(engine)
     # Mappers configure themselves lazily on first use; done here, at worker start, a failure
     # inside a step can never leave them half-configured (and every later query failing).
