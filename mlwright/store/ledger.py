@@ -66,6 +66,18 @@ def rows_for(engine: Engine, workflow_id: str, run_id: str | None = None) -> lis
         return list(session.exec(query.order_by(StepLedger.started_at, StepLedger.attempt)))
 
 
+def rows_between(engine: Engine, since: datetime, until: datetime | None = None,
+                 pipeline: str | None = None) -> list[StepLedger]:
+    """Attempts that started in [since, until), optionally of one pipeline (what a report reads)."""
+    with Session(engine) as session:
+        query = select(StepLedger).where(StepLedger.started_at >= since)
+        if until is not None:
+            query = query.where(StepLedger.started_at < until)
+        if pipeline:
+            query = query.where(StepLedger.pipeline == pipeline)
+        return list(session.exec(query.order_by(StepLedger.started_at, StepLedger.id)))
+
+
 def cost(resource: str, cpu_s: float, wall_s: float, peak_rss_delta_mb: float,
          cpu_hour_price: dict[str, float], gb_hour_price: dict[str, float]) -> float:
     return (cpu_s / 3600 * cpu_hour_price.get(resource, 0.0)

@@ -91,6 +91,20 @@ def test_a_repeated_write_adds_no_row_and_keeps_the_first(deps):
     assert [(r.attempt, r.wall_s) for r in ledger.rows_for(deps.engine, "w")] == [(1, 1.0), (2, 1.0)]
 
 
+def test_rows_between_selects_by_start_time_and_pipeline(deps):
+    from datetime import timedelta
+
+    t0 = _now()
+    base = {"run_id": "r", "step": "s", "activity_id": "1", "attempt": 1, "queue": "q", "resource": "cpu",
+            "wall_s": 1.0, "cpu_s": 0.5, "peak_rss_delta_mb": 0.0, "outcome": "completed", "cost": 0.0}
+    ledger.record(deps.engine, [
+        {**base, "pipeline": p, "workflow_id": f"{p}-{h}", "started_at": t0 + timedelta(hours=h),
+         "ended_at": t0 + timedelta(hours=h)} for p in ("A", "B") for h in (0, 1, 2)])
+    window = ledger.rows_between(deps.engine, t0 + timedelta(minutes=30), t0 + timedelta(hours=2), pipeline="A")
+    assert [r.workflow_id for r in window] == ["A-1"]
+    assert len(ledger.rows_between(deps.engine, t0)) == 6
+
+
 def test_tags_come_from_the_input_or_the_parents_header_and_only_well_formed():
     assert run_tags.from_input([{"tags": {"team": "a", "project": "b", "other": "x"}}]) == {"team": "a",
                                                                                           "project": "b"}
