@@ -128,3 +128,23 @@ def _now():
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+async def test_an_untagged_child_workflow_inherits_its_parents_tags(dev_env, settings, deps, breast_cancer_csv):
+    from temporalio.worker import Worker
+
+    from mlwright.step_ledger import StepLedgerInterceptor
+    from tests.mlwright.ledger_parent import LedgerParent
+
+    child = body(breast_cancer_csv, quality={"min_rows": 10**6})  # fails fast at its quality gate
+    wid = f"ledger-parent-{uuid.uuid4()}"
+    async with running_workers(dev_env.client, settings, deps) as queues:
+        parents = f"{settings.task_queue_prefix}parents"
+        async with Worker(dev_env.client, task_queue=parents, workflows=[LedgerParent],
+                          interceptors=[StepLedgerInterceptor(settings, "pipelines")]):
+            result = await dev_env.client.execute_workflow(
+                "LedgerParent", {"tags": {"team": "upstream", "project": "p1"}, "child": child,
+                                 "queue": queues.pipelines}, id=wid, task_queue=parents)
+    assert result == "child failed"
+    rows = ledger.rows_for(deps.engine, f"{wid}-child")
+    assert rows and {(r.team, r.project) for r in rows} == {("upstream", "p1")}
