@@ -83,9 +83,10 @@ class _Inbound(ActivityInboundInterceptor):
             return await super().execute_activity(dataclasses.replace(input, fn=functools.partial(attempt.run,
                                                                                                    input.fn)))
         except BaseException as e:
-            if not attempt.recorded:
+            if not attempt.started:
                 # Refused before the step's function ran (an interceptor further in, e.g. fault
-                # injection, or the worker shutting down): still an attempt in the history.
+                # injection, or the worker shutting down): still an attempt in the history. Once
+                # the function started, its thread records the attempt, however the wait here ended.
                 outcome, error_type = _outcome(e)
                 row = attempt.row(started_at, 0.0, 0.0, 0.0, outcome, error_type, None)
                 await asyncio.get_running_loop().run_in_executor(None, self.owner.write, row)
@@ -95,10 +96,11 @@ class _Inbound(ActivityInboundInterceptor):
 class _Attempt:
     def __init__(self, owner: StepLedgerInterceptor, info: activity.Info, tags: dict[str, str], args: Any) -> None:
         self.owner, self.info, self.tags, self.args = owner, info, tags, args
-        self.recorded = False
+        self.started = False
 
     def run(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)`` in the executor thread, measured and recorded."""
+        self.started = True
         started_at, wall0, cpu0, rss0 = datetime.now(UTC), time.perf_counter(), time.thread_time(), _peak_rss_mb()
         outcome, error_type, result = "completed", None, None
         try:
@@ -109,7 +111,6 @@ class _Attempt:
             raise
         finally:
             wall_s, cpu_s = time.perf_counter() - wall0, time.thread_time() - cpu0
-            self.recorded = True
             self.owner.write(self.row(started_at, wall_s, cpu_s, max(0.0, _peak_rss_mb() - rss0), outcome,
                                       error_type, result), result)
 

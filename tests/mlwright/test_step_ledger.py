@@ -38,8 +38,14 @@ async def history_attempts(handle) -> dict[tuple[str, int], tuple[str, str]]:
             closed[e.activity_task_completed_event_attributes.scheduled_event_id] = "completed"
         elif e.HasField("activity_task_failed_event_attributes"):
             closed[e.activity_task_failed_event_attributes.scheduled_event_id] = "failed"
+        elif e.HasField("activity_task_canceled_event_attributes"):
+            closed[e.activity_task_canceled_event_attributes.scheduled_event_id] = "cancelled"
     out = {}
     for event_id, (activity_id, step) in scheduled.items():
+        if event_id not in started:
+            # No started event: the attempt never ran, or the run closed while it ran (the server
+            # writes an activity's started event only when it closes): the ledger knows which.
+            continue
         last = started[event_id]
         for attempt in range(1, last + 1):
             out[(activity_id, attempt)] = (step, closed[event_id] if attempt == last else "failed")
