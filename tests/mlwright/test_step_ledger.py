@@ -5,13 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlmodel import Session, func, select
 from temporalio.client import WorkflowFailureError
 
 from mlwright import run_tags
 from mlwright.contracts.training import TrainingInput, TrainingResult
 from mlwright.store import ledger
-from mlwright.store.ledger import StepLedger
 from tests.conftest import running_workers
 
 
@@ -85,32 +83,6 @@ async def test_ledger_rows_of_a_run_equal_its_history_attempts_with_tags_and_cos
     assert any(r.rows_out for r in ran)  # the extraction reports its row count
 
 
-def test_a_repeated_write_adds_no_row_and_keeps_the_first(deps):
-    row = {"pipeline": "P", "workflow_id": "w", "run_id": "r", "step": "s", "activity_id": "1", "attempt": 1,
-           "queue": "q", "resource": "cpu", "started_at": _now(), "ended_at": _now(), "wall_s": 1.0, "cpu_s": 0.5,
-           "peak_rss_delta_mb": 0.0, "outcome": "completed", "cost": 0.0}
-    ledger.record(deps.engine, [row])
-    ledger.record(deps.engine, [row, {**row, "wall_s": 9.0}])
-    ledger.record(deps.engine, [{**row, "attempt": 2, "outcome": "failed"}])
-    with Session(deps.engine) as session:
-        assert session.exec(select(func.count()).select_from(StepLedger)).one() == 2
-    assert [(r.attempt, r.wall_s) for r in ledger.rows_for(deps.engine, "w")] == [(1, 1.0), (2, 1.0)]
-
-
-def test_rows_between_selects_by_start_time_and_pipeline(deps):
-    from datetime import timedelta
-
-    t0 = _now()
-    base = {"run_id": "r", "step": "s", "activity_id": "1", "attempt": 1, "queue": "q", "resource": "cpu",
-            "wall_s": 1.0, "cpu_s": 0.5, "peak_rss_delta_mb": 0.0, "outcome": "completed", "cost": 0.0}
-    ledger.record(deps.engine, [
-        {**base, "pipeline": p, "workflow_id": f"{p}-{h}", "started_at": t0 + timedelta(hours=h),
-         "ended_at": t0 + timedelta(hours=h)} for p in ("A", "B") for h in (0, 1, 2)])
-    window = ledger.rows_between(deps.engine, t0 + timedelta(minutes=30), t0 + timedelta(hours=2), pipeline="A")
-    assert [r.workflow_id for r in window] == ["A-1"]
-    assert len(ledger.rows_between(deps.engine, t0)) == 6
-
-
 def test_tags_come_from_the_input_or_the_parents_header_and_only_well_formed():
     assert run_tags.from_input([{"tags": {"team": "a", "project": "b", "other": "x"}}]) == {"team": "a",
                                                                                           "project": "b"}
@@ -129,28 +101,3 @@ def test_tags_are_validated_as_part_of_the_input(breast_cancer_csv):
     with pytest.raises(ValidationError, match="tags.owner"):
         TrainingInput.model_validate(body(breast_cancer_csv, tags={"owner": "x"}))
 
-
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
-
-
-async def test_an_untagged_child_workflow_inherits_its_parents_tags(dev_env, settings, deps, breast_cancer_csv):
-    from temporalio.worker import Worker
-
-    from mlwright.step_ledger import StepLedgerInterceptor
-    from tests.mlwright.ledger_parent import LedgerParent
-
-    child = body(breast_cancer_csv, quality={"min_rows": 10**6})  # fails fast at its quality gate
-    wid = f"ledger-parent-{uuid.uuid4()}"
-    async with running_workers(dev_env.client, settings, deps) as queues:
-        parents = f"{settings.task_queue_prefix}parents"
-        async with Worker(dev_env.client, task_queue=parents, workflows=[LedgerParent],
-                          interceptors=[StepLedgerInterceptor(settings, "pipelines")]):
-            result = await dev_env.client.execute_workflow(
-                "LedgerParent", {"tags": {"team": "upstream", "project": "p1"}, "child": child,
-                                 "queue": queues.pipelines}, id=wid, task_queue=parents)
-    assert result == "child failed"
-    rows = ledger.rows_for(deps.engine, f"{wid}-child")
-    assert rows and {(r.team, r.project) for r in rows} == {("upstream", "p1")}
