@@ -144,6 +144,17 @@ class Settings(BaseSettings):
     trace_store_max_age_days: float = Field(7, gt=0, description="Spans older than this are dropped.")
     log_level: str = Field("INFO", description="Python log level of mlwright processes.")
 
+    # --- alert routing by severity (issue 8) ---
+    alert_formats: dict[str, Literal["json", "pagerduty", "slack", "store"]] = Field(
+        default_factory=dict,
+        description="Message shape per severity: pagerduty (Events API v2), slack (incoming webhook), json "
+        "(mlwright's own body, the default) or store (kept in the store and the report, never sent).",
+    )
+    pagerduty_routing_key: str = Field("", description="routing_key of PagerDuty-shaped events.")
+    alert_rate_limit_per_min: int | None = Field(
+        None, ge=1, description="Most deliveries per route (URL) per minute, none = unlimited; the rest stay "
+        "unsent in the store (a later attempt of the step sends them).")
+
     @classmethod
     def settings_customise_sources(
         cls,

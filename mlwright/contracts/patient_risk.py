@@ -349,6 +349,8 @@ class OperatorAlertInput(StepInput):
     error: str
     attempts: int
     skippable: bool
+    event_action: Literal["trigger", "resolve"] = Field(
+        "trigger", description="resolve: the step recovered (retry_step succeeded); closes the incident.")
 
     @property
     def dedup_key(self) -> str:

@@ -180,8 +180,14 @@ async def test_failure_at_step_14_pages_once_and_resumes_from_the_cli(dev_env, w
             scheduled[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
     steps_1_to_13 = [s.name for s in result.steps[:13]]
     assert all(scheduled[name] == 1 for name in steps_1_to_13), scheduled
-    assert scheduled["model_deterioration"] == 2 and scheduled["send_operator_alert"] == 1
+    # One page, then its resolve once the operator's retry succeeded (issue 8).
+    assert scheduled["model_deterioration"] == 2 and scheduled["send_operator_alert"] == 2
     assert len([a for a in world.inbox.received if a["kind"] == "step_failed" and a["run_date"] == day]) == 1
+    (resolve,) = [a for a in world.inbox.received if a["kind"] == "step_resolved" and a["run_date"] == day]
+    assert (resolve["event_action"], resolve["step"], resolve["dedup_key"]) == (
+        "resolve", "model_deterioration", f"{page['dedup_key']}/resolved")
+    assert resolve["incident_key"] == page["incident_key"] == f"PatientRiskPipeline/model_deterioration/{day}".replace(
+        f"/{day}", f"/{page['cause']}/{day}")
 
 
 def spawn_worker(world, settings, address, log_path) -> subprocess.Popen:
