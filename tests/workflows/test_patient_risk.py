@@ -23,10 +23,11 @@ from temporalio.client import WorkflowFailureError
 
 from activities.deps import ActivityDeps
 from activities.patient_risk.notify import UNCONFIRMED_PER_SENDER
-from mlwright import visibility
+from mlwright import cli_report, visibility
 from mlwright.contracts.patient_risk import Abort, PatientRiskInput, PatientRiskResult, Progress
 from mlwright.patient_risk import bootstrap
 from mlwright.queues import Resource
+from mlwright.reporting.sources import load_runs
 from mlwright.store import runs
 from mlwright.store.db import session_scope
 from tests.conftest import running_workers, target_of
@@ -188,6 +189,20 @@ async def test_failure_at_step_14_pages_once_and_resumes_from_the_cli(dev_env, w
         "resolve", "model_deterioration", f"{page['dedup_key']}/resolved")
     assert resolve["incident_key"] == page["incident_key"] == f"PatientRiskPipeline/model_deterioration/{day}".replace(
         f"/{day}", f"/{page['cause']}/{day}")
+
+    # `mlwright report` over this real run: the operator's retry_step from the history, MTTR from
+    # the stored page to the run's close (issue 8).
+    described = await handle.describe()
+    facts = [f for f in await load_runs(dev_env.client, described.start_time, "PatientRiskPipeline")
+             if f.workflow_id == handle.id]
+    report = cli_report.build(settings, described.start_time, None, facts)
+    (figures,) = report.pipelines
+    with session_scope(ActivityDeps.from_settings(settings).engine) as session:
+        paged_at = next(a.created_at for a in runs.alerts_for(session, run_date=day, kind="step_failed"))
+    expected_mttr = (described.close_time - paged_at.replace(tzinfo=described.close_time.tzinfo)).total_seconds() / 60
+    assert [kind for kind, _ in facts[0].actions] == ["retry_step"] and facts[0].status == "completed"
+    assert (figures.runs, figures.success_rate, figures.manual_intervention_rate) == (1, 1.0, 1.0)
+    assert figures.mttr_min == pytest.approx(expected_mttr, abs=1e-3) and figures.mttr_min > 0
 
 
 def spawn_worker(world, settings, address, log_path) -> subprocess.Popen:
