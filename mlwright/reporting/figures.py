@@ -49,6 +49,7 @@ class Attempt:
     outcome: str
     cost: float
     run_id: str = ""
+    resource: str = ""  # io, cpu, training; else read from the queue name
 
 
 @dataclass(frozen=True)
@@ -166,16 +167,17 @@ def _steps(attempts: list[Attempt], concurrency: dict[str, int]) -> list[StepFig
     steps = []
     for step, rows in grouped.items():
         queue = rows[-1].queue
+        resource = rows[-1].resource or resource_of(queue)
         wall, cpu = sum(a.wall_s for a in rows), sum(a.cpu_s for a in rows)
         share = cpu / wall if wall > 0 else None
         peak = max(a.peak_rss_delta_mb for a in rows)
-        slots = concurrency.get(resource_of(queue))
+        slots = concurrency.get(resource)
         steps.append(StepFigures(
             step=step, queue=queue, attempts=len(rows), p50_s=percentile([a.wall_s for a in rows], 0.5),
             p95_s=percentile([a.wall_s for a in rows], 0.95),
             cost_per_run=sum(a.cost for a in rows) / len({a.workflow_id for a in rows}),
             peak_rss_mb=peak, cpu_share=share, concurrency=slots,
-            recommendation=recommend(resource_of(queue), share, peak, slots)))
+            recommendation=recommend(resource, share, peak, slots)))
     return sorted(steps, key=lambda s: -s.cost_per_run)
 
 

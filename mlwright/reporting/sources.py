@@ -59,8 +59,10 @@ def load_attempts(engine: Engine, since: datetime, pipeline: str | None = None) 
     """Ledger rows (written by the workers' step ledger); none when no ledger was kept yet."""
     if not inspect(engine).has_table(LEDGER):
         return []
+    columns = {c["name"] for c in inspect(engine).get_columns(LEDGER)}
+    resource = "resource" if "resource" in columns else "'' AS resource"
     sql = ("SELECT pipeline, workflow_id, run_id, step, attempt, queue, wall_s, cpu_s, peak_rss_delta_mb, outcome, "
-           f"cost FROM {LEDGER} WHERE started_at >= :since" + (" AND pipeline = :pipeline" if pipeline else "")
+           f"cost, {resource} FROM {LEDGER} WHERE started_at >= :since" + (" AND pipeline = :pipeline" if pipeline else "")
            + " ORDER BY started_at")
     bound: datetime | str = since
     if engine.dialect.name == "sqlite":  # SQLAlchemy keeps SQLite datetimes as naive UTC text
@@ -70,4 +72,5 @@ def load_attempts(engine: Engine, since: datetime, pipeline: str | None = None) 
     return [Attempt(pipeline=r["pipeline"], workflow_id=r["workflow_id"], run_id=r["run_id"] or "", step=r["step"],
                     attempt=int(r["attempt"]), queue=r["queue"] or "", wall_s=float(r["wall_s"] or 0),
                     cpu_s=float(r["cpu_s"] or 0), peak_rss_delta_mb=float(r["peak_rss_delta_mb"] or 0),
-                    outcome=r["outcome"] or "", cost=float(r["cost"] or 0)) for r in rows]
+                    outcome=r["outcome"] or "", cost=float(r["cost"] or 0), resource=r["resource"] or "")
+            for r in rows]

@@ -55,7 +55,7 @@ EXPECTED_STEPS = {
 }
 
 LEDGER_DDL = """CREATE TABLE IF NOT EXISTS step_ledger (id INTEGER PRIMARY KEY, pipeline TEXT, workflow_id TEXT,
-run_id TEXT, step TEXT, attempt INTEGER, queue TEXT, started_at DATETIME, ended_at DATETIME, wall_s FLOAT,
+run_id TEXT, step TEXT, activity_id TEXT, attempt INTEGER, queue TEXT, resource TEXT, started_at DATETIME, ended_at DATETIME, wall_s FLOAT,
 cpu_s FLOAT, peak_rss_delta_mb FLOAT, rows_in INTEGER, rows_out INTEGER, outcome TEXT, error_type TEXT,
 cost FLOAT, team TEXT, project TEXT)"""
 
@@ -78,10 +78,11 @@ def seed_store(engine) -> None:
         for wf, step, attempt, queue, wall, cpu, rss, outcome, cost in LEDGER:
             began = start[wf] + timedelta(minutes=attempt)
             conn.execute(text(
-                "INSERT INTO step_ledger (pipeline, workflow_id, run_id, step, attempt, queue, started_at, ended_at, "
-                "wall_s, cpu_s, peak_rss_delta_mb, outcome, cost) VALUES (:p, :wf, :run, :step, :attempt, :queue, "
-                ":start, :end, :wall, :cpu, :rss, :outcome, :cost)"),
-                {"p": P, "wf": wf, "run": f"x{wf[1:]}", "step": step, "attempt": attempt, "queue": queue,
+                "INSERT INTO step_ledger (pipeline, workflow_id, run_id, step, activity_id, attempt, queue, resource, "
+                "started_at, ended_at, wall_s, cpu_s, peak_rss_delta_mb, outcome, cost) VALUES (:p, :wf, :run, :step, "
+                ":activity, :attempt, :queue, :resource, :start, :end, :wall, :cpu, :rss, :outcome, :cost)"),
+                {"p": P, "wf": wf, "run": f"x{wf[1:]}", "step": step, "activity": f"{step}-1", "attempt": attempt,
+                 "queue": queue, "resource": queue.removeprefix("t-"),
                  "start": began.replace(tzinfo=None).isoformat(sep=" "),
                  "end": (began + timedelta(seconds=wall)).replace(tzinfo=None).isoformat(sep=" "),
                  "wall": wall, "cpu": cpu, "rss": rss, "outcome": outcome, "cost": cost})
