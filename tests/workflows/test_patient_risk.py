@@ -455,6 +455,10 @@ async def test_progress_counts_every_attempt_of_a_step_that_succeeded_after_retr
         result = await (await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=20))).result()
     assert result.state == "completed"
     assert {s.name: s.attempts for s in result.steps if s.attempts != 1} == {"validate_features": 3}
+    # Retries that end in success page nobody and resolve nothing (issue 8).
+    day = str(RUN_DATE.replace(day=20))
+    assert [a for a in world.inbox.received if a.get("kind") in ("step_failed", "step_resolved")
+            and a.get("run_date") == day] == []
 
 
 async def test_retry_step_refuses_bad_options_naming_them_then_retries_with_good_ones(dev_env, world):
