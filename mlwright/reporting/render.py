@@ -52,10 +52,10 @@ def as_text(report: Report) -> str:
 W, H, PAD = 560, 200, 36
 
 
-def _bars(name: str, items: list[tuple[str, float]], unit: str, fmt: str = "{:.2f}") -> str:
+def _bars(name: str, items: list[tuple[str, float]], unit: str, fmt: str = "{:.2f}", top: float | None = None) -> str:
     if not items:
         return f'<p class="empty" data-chart="{name}">no data</p>'
-    top = max(v for _, v in items) or 1.0
+    top = top or max(v for _, v in items) or 1.0
     width = (W - 2 * PAD) / len(items)
     parts = [f'<svg class="chart" data-chart="{name}" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img">',
              f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - PAD}" y2="{H - PAD}" stroke="#888"/>']
@@ -67,9 +67,13 @@ def _bars(name: str, items: list[tuple[str, float]], unit: str, fmt: str = "{:.2
                      f'<title>{escape(label)}: {fmt.format(value)} {unit}</title></rect>')
         if len(items) <= 12:
             parts.append(f'<text x="{x + width / 2:.1f}" y="{H - PAD + 14}" font-size="9" text-anchor="middle">'
-                         f'{escape(label[-14:])}</text>')
+                         f'{escape(_short(label))}</text>')
     parts.append(f'<text x="{PAD}" y="14" font-size="11">max {fmt.format(top)} {unit}</text></svg>')
     return "".join(parts)
+
+
+def _short(label: str, width: int = 18) -> str:
+    return label if len(label) <= width else label[:width - 1] + "…"
 
 
 def _line(name: str, values: list[tuple[str, float, str]], unit: str) -> str:
@@ -96,7 +100,7 @@ def as_html(report: Report) -> str:
         f"<td>{_pct(p.manual_intervention_rate)}</td><td>{_num(p.p50_s)}</td><td>{_num(p.p95_s)}</td>"
         f"<td>{_num(p.cost_per_run, '{:.4f}')}</td></tr>" for p in report.pipelines)
     sections = [_bars("success-rate", [(p.pipeline, 100 * (p.success_rate or 0)) for p in report.pipelines
-                                       if p.success_rate is not None], "%", "{:.1f}")]
+                                       if p.success_rate is not None], "%", "{:.1f}", top=100.0)]
     body = []
     for p in report.pipelines:
         trend = [(t["workflow_id"], t["duration_s"], t["status"]) for t in p.trend]
