@@ -187,9 +187,9 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}")
         return value.upper()
 
-    @field_validator("alert_routes")
+    @field_validator("alert_routes", "alert_formats")
     @classmethod
-    def _known_severities(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _known_severities(cls, value: dict) -> dict:
         unknown = set(value) - {"critical", "warning", "info"}
         if unknown:
             raise ValueError(f"unknown severities {sorted(unknown)}; use critical, warning, info")

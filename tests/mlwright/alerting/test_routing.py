@@ -97,6 +97,17 @@ def test_a_delivery_failure_fails_only_the_alert_activity(settings):
     assert "alert_routes.critical" in str(failed.value)
 
 
+def test_formats_name_known_severities_and_shapes(tmp_path):
+    from pydantic import ValidationError
+
+    from mlwright.settings import Settings
+
+    with pytest.raises(ValidationError, match="unknown severities \\['urgent'\\]"):
+        Settings(home=tmp_path, alert_formats={"urgent": "slack"})
+    with pytest.raises(ValidationError, match="alert_formats.critical"):
+        Settings(home=tmp_path, alert_formats={"critical": "email"})
+
+
 def test_rate_limiter_window_and_cause():
     now = [0.0]
     limiter = RateLimiter(2, clock=lambda: now[0])
