@@ -144,6 +144,19 @@ class Settings(BaseSettings):
     trace_store_max_age_days: float = Field(7, gt=0, description="Spans older than this are dropped.")
     log_level: str = Field("INFO", description="Python log level of mlwright processes.")
 
+    # --- step ledger and metrics (issue 8) ---
+    ledger: bool = Field(True, description="Record every activity attempt in the step_ledger table.")
+    cpu_hour_price: dict[str, float] = Field(
+        default_factory=dict, description="Price of one CPU-hour per resource class (io, cpu, training), "
+        'e.g. {"cpu": 0.04, "training": 0.09}; a class not named costs 0.')
+    gb_hour_price: dict[str, float] = Field(
+        default_factory=dict, description="Price of one GB-hour of memory per resource class, charged on the "
+        "step's peak RSS delta for its wall time.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve Prometheus metrics (SDK + mlwright) on this port at /metrics; "
+        "none = off. `mlwright dev/up` give each worker process base + its resource-class index.")
+    metrics_bind_host: str = Field("127.0.0.1", description="Address the metrics endpoint listens on.")
+
     # --- alert routing by severity (issue 8) ---
     alert_formats: dict[str, Literal["json", "pagerduty", "slack", "store"]] = Field(
         default_factory=dict,

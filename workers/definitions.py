@@ -25,6 +25,7 @@ from activities.registry import RegistryActivities
 from activities.training import TrainingActivities
 from mlwright.queues import QueueSet, Resource
 from mlwright.settings import Settings
+from mlwright.step_ledger import StepLedgerInterceptor
 from mlwright.steps import Step
 from mlwright.steps import patient_risk as patient_risk_steps
 from mlwright.steps import training as training_steps
@@ -85,10 +86,12 @@ def configure_worker(client: Client, resource: Resource, settings: Settings, que
                      ) -> tuple[Worker, ThreadPoolExecutor | None]:
     """How mlwright runs any worker: its queue, its limits, a thread pool for sync activities."""
     limit = concurrency(resource, settings)
+    # Outermost, so the ledger also records attempts that an interceptor further in refuses.
+    ledger = [StepLedgerInterceptor(settings, resource.value)] if settings.ledger else []
     if resource is Resource.PIPELINES:
         return Worker(client, task_queue=queues.pipelines, workflows=list(workflows),
-                      max_concurrent_workflow_tasks=limit), None
-    interceptors = [FaultInjection(settings.fault_injection)] if settings.fault_injection else []
+                      max_concurrent_workflow_tasks=limit, interceptors=ledger), None
+    interceptors = [*ledger, *([FaultInjection(settings.fault_injection)] if settings.fault_injection else [])]
     executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"mlwright-{resource}")
     worker = Worker(client, task_queue=queues[resource], activities=list(activities), activity_executor=executor,
                     max_concurrent_activities=limit, interceptors=interceptors,

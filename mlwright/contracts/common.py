@@ -95,3 +95,16 @@ def describe_validation_error(error: ValidationError) -> str:
         where = ".".join(str(p) for p in item["loc"]) or "input"
         parts.append(f"{where}: {item['msg']}")
     return "; ".join(parts)
+
+
+TagValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
+
+
+class Tags(Contract):
+    """Who a run is for: copied onto every step-ledger row of the run (cost attribution).
+
+    Operator-chosen labels, never data: the pattern keeps them to short identifiers.
+    """
+
+    team: TagValue | None = None
+    project: TagValue | None = None

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-from mlwright.contracts.common import Contract
+from mlwright.contracts.common import Contract, Tags
 from mlwright.contracts.refs import DatasetRef
 
 # A failed step is `paging` while on-call is being told and `awaiting_operator` only once the page
@@ -153,6 +153,7 @@ class PatientRiskInput(Contract):
                     "unknown steps and keys are refused.",
     )
     fhir_batch_size: int = Field(500, ge=1, le=5000, description="RiskAssessments per FHIR transaction bundle.")
+    tags: Tags | None = Field(None, description="Attribution (team, project) copied onto every step-ledger row.")
 
     @field_validator("run_date", mode="before")
     @classmethod

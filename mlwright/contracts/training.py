@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlwright.contracts.common import Contract, Duration, ModelName
+from mlwright.contracts.common import Contract, Duration, ModelName, Tags
 from mlwright.contracts.dataset import DatasetSpec
 
 Task = Literal["classification", "regression"]
@@ -95,6 +95,7 @@ class TrainingInput(Contract):
     split: SplitSpec = Field(default_factory=SplitSpec)
     quality: QualitySpec = Field(default_factory=QualitySpec)
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    tags: Tags | None = Field(None, description="Attribution (team, project) copied onto every step-ledger row.")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingInput:

@@ -13,7 +13,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from mlwright.private import private_file
-from mlwright.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from mlwright.store import ledger, tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
 def make_engine(url: str) -> Engine:

@@ -1,0 +1,149 @@
+"""Records every activity attempt in the step ledger (mlwright.store.ledger), from the worker.
+
+The measuring wraps the step's function inside its executor thread, so ``cpu_s`` is that thread's
+CPU time (``time.thread_time``), not the process's (other steps run beside it). Peak RSS delta is
+how far the attempt raised the process's high-water mark (``ru_maxrss``): exact for one step at a
+time, a shared upper bound when several run at once, zero for a step that stays under an earlier
+peak. The row is written in the same thread before the attempt's result goes back to the server:
+one INSERT per attempt, no thread hand-off; a write that fails is logged and never fails the step
+(the ledger observes, it must not change what a run does). A repeated write is a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import resource
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from temporalio import activity
+from temporalio.exceptions import CancelledError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+from mlwright import run_tags
+from mlwright.settings import Settings
+from mlwright.store import ledger
+
+log = logging.getLogger(__name__)
+_RSS_UNIT_MB = 1 / (1024 * 1024) if sys.platform == "darwin" else 1 / 1024  # bytes on macOS, KiB on Linux
+_ROWS_IN = ("rows_in", "rows", "expected_rows")
+_ROWS_OUT = ("rows_out", "rows")
+
+
+class StepLedgerInterceptor(Interceptor):
+    """Worker interceptor: the ledger for activities, the run's tags header for workflows."""
+
+    def __init__(self, settings: Settings, resource_class: str, engine: Engine | None = None) -> None:
+        self.settings, self.resource_class = settings, resource_class
+        self._engine = engine
+
+    @functools.cached_property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from mlwright.store.db import open_store
+
+            self._engine = open_store(self.settings.resolved_database_url)
+        return self._engine
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _Inbound(next, self)
+
+    def workflow_interceptor_class(self, input):  # type: ignore[no-untyped-def]
+        return run_tags.workflow_interceptor_class(input)
+
+    def write(self, row: dict[str, Any]) -> None:
+        try:
+            ledger.record(self.engine, [row])
+        except Exception:  # noqa: BLE001 - observing must not fail the step
+            log.exception("step ledger: could not record %s attempt %s", row["step"], row["attempt"])
+
+
+class _Inbound(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, owner: StepLedgerInterceptor) -> None:
+        super().__init__(next)
+        self.owner = owner
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        started_at = datetime.now(UTC)
+        attempt = _Attempt(self.owner, activity.info(), run_tags.from_headers(input.headers), input.args)
+        try:
+            return await super().execute_activity(dataclasses.replace(input, fn=functools.partial(attempt.run,
+                                                                                                   input.fn)))
+        except BaseException as e:
+            if not attempt.recorded:
+                # Refused before the step's function ran (an interceptor further in, e.g. fault
+                # injection, or the worker shutting down): still an attempt in the history.
+                outcome, error_type = _outcome(e)
+                row = attempt.row(started_at, 0.0, 0.0, 0.0, outcome, error_type, None)
+                await asyncio.get_running_loop().run_in_executor(None, self.owner.write, row)
+            raise
+
+
+class _Attempt:
+    def __init__(self, owner: StepLedgerInterceptor, info: activity.Info, tags: dict[str, str], args: Any) -> None:
+        self.owner, self.info, self.tags, self.args = owner, info, tags, args
+        self.recorded = False
+
+    def run(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` in the executor thread, measured and recorded."""
+        started_at, wall0, cpu0, rss0 = datetime.now(UTC), time.perf_counter(), time.thread_time(), _peak_rss_mb()
+        outcome, error_type, result = "completed", None, None
+        try:
+            result = fn(*args)
+            return result
+        except BaseException as e:
+            outcome, error_type = _outcome(e)
+            raise
+        finally:
+            wall_s, cpu_s = time.perf_counter() - wall0, time.thread_time() - cpu0
+            self.recorded = True
+            self.owner.write(self.row(started_at, wall_s, cpu_s, max(0.0, _peak_rss_mb() - rss0), outcome,
+                                      error_type, result))
+
+    def row(self, started_at: datetime, wall_s: float, cpu_s: float, rss_delta: float, outcome: str,
+            error_type: str | None, result: Any) -> dict[str, Any]:
+        info, s, resource_class = self.info, self.owner.settings, self.owner.resource_class
+        return {
+            "pipeline": info.workflow_type or "", "workflow_id": info.workflow_id or "",
+            "run_id": info.workflow_run_id or "", "step": info.activity_type, "activity_id": info.activity_id,
+            "attempt": info.attempt, "queue": info.task_queue, "resource": resource_class,
+            "started_at": started_at, "ended_at": datetime.now(UTC), "wall_s": wall_s, "cpu_s": cpu_s,
+            "peak_rss_delta_mb": rss_delta, "rows_in": _rows(self.args, _ROWS_IN),
+            "rows_out": _rows((result,), _ROWS_OUT), "outcome": outcome, "error_type": error_type,
+            "cost": ledger.cost(resource_class, cpu_s, wall_s, rss_delta, s.cpu_hour_price, s.gb_hour_price),
+            "team": self.tags.get("team"), "project": self.tags.get("project"),
+        }
+
+
+def _outcome(error: BaseException) -> tuple[str, str]:
+    if isinstance(error, CancelledError | asyncio.CancelledError):
+        return "cancelled", "CancelledError"
+    return "failed", getattr(error, "type", None) or type(error).__name__
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _RSS_UNIT_MB
+
+
+def _rows(values: Any, fields: tuple[str, ...], depth: int = 0) -> int | None:
+    """The first row count among the contracts' fields (one level of nesting): counts only."""
+    for value in values:
+        if not isinstance(value, BaseModel):
+            continue
+        for field in fields:
+            count = getattr(value, field, None)
+            if isinstance(count, int) and not isinstance(count, bool):
+                return count
+        if depth == 0:
+            nested = [getattr(value, f, None) for f in type(value).model_fields]
+            found = _rows(nested, fields, 1)
+            if found is not None:
+                return found
+    return None
