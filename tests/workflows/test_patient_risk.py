@@ -203,6 +203,10 @@ async def test_failure_at_step_14_pages_once_and_resumes_from_the_cli(dev_env, w
     assert [kind for kind, _ in facts[0].actions] == ["retry_step"] and facts[0].status == "completed"
     assert (figures.runs, figures.success_rate, figures.manual_intervention_rate) == (1, 1.0, 1.0)
     assert figures.mttr_min == pytest.approx(expected_mttr, abs=1e-3) and figures.mttr_min > 0
+    # Per-step figures come from the step ledger: step 14's four attempts (three failed, one retried).
+    steps = {s.step: s for s in figures.steps}
+    assert steps["model_deterioration"].attempts == 4 and steps["model_deterioration"].queue.endswith("cpu")
+    assert steps["model_deterioration"].concurrency == settings.cpu_concurrency
 
 
 def spawn_worker(world, settings, address, log_path) -> subprocess.Popen:
