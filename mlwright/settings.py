@@ -166,7 +166,7 @@ class Settings(BaseSettings):
     pagerduty_routing_key: str = Field("", description="routing_key of PagerDuty-shaped events.")
     alert_rate_limit_per_min: int | None = Field(
         None, ge=1, description="Most deliveries per route (URL) per minute, none = unlimited; the rest stay "
-        "unsent in the store (a later attempt of the step sends them).")
+        "unsent and the attempt fails retryably (AlertRateLimited), so the next attempt sends them.")
 
     @classmethod
     def settings_customise_sources(

@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
 
 from temporalio import activity
-from temporalio.exceptions import CancelledError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.patient_risk.deps import PatientRiskDeps
 from activities.patient_risk.http_errors import translated
@@ -97,6 +97,11 @@ class NotifyActivities:
         sent = _Window(self._send, self._mark_sent, size=window).run(pending)
         if pending:
             activity.logger.info("%s alerts sent (%s already sent before)", sent, already)
+        if sent < len(pending):
+            # Held back, not dropped: the step's retry policy sends them once the route has room.
+            raise ApplicationError(f"{len(pending) - sent} of {len(wanted)} alerts held back by their route's rate "
+                                   "limit (alert_rate_limit_per_min); the next attempt sends them",
+                                   type="AlertRateLimited")
         return sent, already
 
     def _send(self, item: tuple[str, str, dict]) -> str | None:

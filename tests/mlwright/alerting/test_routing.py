@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.deps import ActivityDeps
@@ -79,14 +80,29 @@ def test_warning_is_a_slack_message_and_info_is_stored_only(settings):
     assert message["blocks"][0]["type"] == "section"
 
 
-def test_a_route_over_its_rate_limit_holds_alerts_back_unsent(settings):
+def test_a_route_over_its_rate_limit_holds_alerts_back_until_a_later_attempt(settings):
+    now = [0.0]
     with routed(settings, alert_rate_limit_per_min=2) as (notify, deps, _pd, slack):
+        notify.limiter = RateLimiter(2, clock=lambda: now[0])
         wanted = [(f"k{i}", "warning", {"kind": "high_risk_patient", "pipeline": "P", "run_date": DAY})
                   for i in range(5)]
-        sent, _ = notify._deliver(wanted, DAY, kind="high_risk_patient")
-        with session_scope(deps.base.engine) as session:
-            unsent = [a.dedup_key for a in runs.alerts_for(session, run_date=DAY) if a.sent_at is None]
-    assert sent == 2 and len(slack.deliveries) == 2 and len(unsent) == 3
+
+        def unsent() -> int:
+            with session_scope(deps.base.engine) as session:
+                return len([a for a in runs.alerts_for(session, run_date=DAY) if a.sent_at is None])
+
+        with pytest.raises(ApplicationError, match="3 of 5 alerts held back") as held:
+            notify._deliver(wanted, DAY, kind="high_risk_patient")
+        assert not held.value.non_retryable and (len(slack.deliveries), unsent()) == (2, 3)
+        with pytest.raises(ApplicationError, match="3 of 5 alerts held back"):  # a retry inside the same minute
+            notify._deliver(wanted, DAY, kind="high_risk_patient")
+        now[0] = 61
+        with pytest.raises(ApplicationError, match="1 of 5 alerts held back"):
+            notify._deliver(wanted, DAY, kind="high_risk_patient")
+        now[0] = 122
+        assert notify._deliver(wanted, DAY, kind="high_risk_patient") == (1, 4)
+        assert unsent() == 0
+    assert slack.deliveries == {f"k{i}": 1 for i in range(5)}  # each once, across all the attempts
 
 
 def test_a_delivery_failure_fails_only_the_alert_activity(settings):
