@@ -184,6 +184,16 @@ def _check_input(known: dict[str, type[BaseModel]], workflow: str, value: dict, 
     return []
 
 
+def downstream_input(dep: DependencySpec, upstream: Any) -> dict[str, Any]:
+    """The downstream's input: declared input, the upstream's date, and (when its input model has an
+    ``upstream`` field) the upstream run and result; an unknown type gets run_date only."""
+    value = dep.input_for(upstream.run_date)
+    model = _known_inputs().get(dep.downstream)
+    if model is not None and "upstream" in model.model_fields:
+        value["upstream"] = upstream.model_dump(mode="json")
+    return value
+
+
 def _hash(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
