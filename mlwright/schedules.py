@@ -122,7 +122,10 @@ async def apply(client: Client, parsed: sf.ScheduleFile, queues: QueueSet, datab
 
         def replace(_current: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
             # Keep an operator's pause: the file says what runs when, not whether it is paused now.
-            new.state.paused = _current.description.schedule.state.paused
+            current = _current.description.schedule.state
+            new.state.paused = current.paused
+            if current.paused:
+                new.state.note = current.note  # why it was paused
             return ScheduleUpdate(schedule=new)
 
         await client.get_schedule_handle(spec.id).update(replace)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import ScheduleOverlapPolicy
 
-from mlwright import schedules
+from mlwright import schedule_file, schedules
 from mlwright.queues import QueueSet
 from tests.conftest import target_of
 
@@ -81,11 +81,14 @@ async def test_apply_creates_then_is_unchanged_then_updates_and_list_shows_them(
         untouched = await client.get_schedule_handle(f"{sid}-features").describe()
         assert untouched.info.last_updated_at == desc.info.last_updated_at  # no update was sent
 
+        await client.get_schedule_handle(f"{sid}-features").pause(note="operator: source outage")
         path.write_text(schedule_toml(sid, overlap="buffer_one"))
         changed = mlwright(cli_env, "schedules", "apply", str(path))
         assert changed.stdout.splitlines()[:2] == [f"schedule {sid}-features: updated", f"schedule {sid}-risk: unchanged"]
         desc = await client.get_schedule_handle(f"{sid}-features").describe()
         assert desc.schedule.policy.overlap == ScheduleOverlapPolicy.BUFFER_ONE
+        assert desc.schedule.state.paused  # the file says what runs when; the operator's pause stays
+        assert desc.schedule.state.note == "operator: source outage"
 
         listed = mlwright(cli_env, "schedules", "list")
         assert listed.returncode == 0, listed.stderr
@@ -96,6 +99,9 @@ async def test_apply_creates_then_is_unchanged_then_updates_and_list_shows_them(
         assert "0 3 1 1 *" in lines[1] and "buffer_one" in lines[1]
         assert "FeaturePipeline -> PatientRiskPipeline" in listed.stdout
 
+        by_hand = f"{sid}-by-hand"  # not mlwright's: --prune leaves it alone
+        await client.create_schedule(by_hand, schedules.build(
+            schedule_file.ScheduleSpec(id=by_hand, workflow="FeaturePipeline", every="1d"), queues))
         path.write_text(schedule_toml(sid).split("[[schedule]]\nid = \"" + sid + "-risk")[0])
         pruned = mlwright(cli_env, "schedules", "apply", "--prune", str(path))
         assert pruned.returncode == 0, pruned.stderr
@@ -103,6 +109,8 @@ async def test_apply_creates_then_is_unchanged_then_updates_and_list_shows_them(
                                               "dependency FeaturePipeline -> PatientRiskPipeline: deleted",
                                               f"schedule {sid}-risk: deleted"]
         assert await schedules.managed_ids(client, queues) == [f"{sid}-features"]
+        await client.get_schedule_handle(by_hand).describe()  # still there
+        await client.get_schedule_handle(by_hand).delete()
     finally:
         for schedule_id in await schedules.managed_ids(client, queues):
             await client.get_schedule_handle(schedule_id).delete()
