@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from mlwright.contracts import patient_risk as c
     from mlwright.steps.patient_risk import BY_NAME, OPERATOR_ALERT, STEPS
 
+from workflows._downstream import start_downstream
 from workflows._steps import parse_input, queues_for_this_run, run_step
 from workflows._visibility import RunAttributes
 
@@ -138,6 +139,8 @@ class PatientRiskPipeline:
         if self._abort_cancels:
             # An abort accepted while the last step ran (and finished anyway) still ends the run aborted.
             await self._stop_if_aborted()
+        await start_downstream("PatientRiskPipeline", inp.run_date, self._queues, {
+            "patients": features.patients, "tiers": risk.tiers, "model_versions": risk.model_versions})
         self._finished = True
         self._publish()
         return c.PatientRiskResult(run_date=self._run_date, state="completed", patients=features.patients,
