@@ -141,6 +141,8 @@ async def test_a_bad_file_is_refused_naming_the_field_and_nothing_is_applied(
     ('[[dependency]]\nupstream = "FeaturePipeline"\ndownstream = "PatientRiskPipeline"\ninput = { modles = {} }',
      "dependency.0.input (FeaturePipeline -> PatientRiskPipeline).modles"),
     ("[[schedule]\n", "not valid TOML"),
+    ('[[schedule]]\nid = "x"\nworkflow = "FeaturePipeline"\nevery = "1d"\ntimezone = "Mars/Olympus"',
+     "schedule.0.timezone"),
 ])
 def test_validation_names_the_problem(tmp_path: Path, body: str, named: str):
     from mlwright import schedule_file
