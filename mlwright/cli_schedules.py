@@ -32,9 +32,14 @@ def _apply(args: argparse.Namespace, settings: Settings) -> None:
         raise RuntimeError(f"nothing applied: {e}") from e
 
     async def run() -> None:
+        from temporalio.service import RPCError
+
         client = await connect(settings)
-        await schedules.apply(client, parsed, QueueSet(settings.task_queue_prefix),
-                              settings.resolved_database_url, prune=args.prune, say=print)
+        try:
+            await schedules.apply(client, parsed, QueueSet(settings.task_queue_prefix),
+                                  settings.resolved_database_url, prune=args.prune, say=print)
+        except RPCError as e:  # the lines printed so far say what was applied before it
+            raise RuntimeError(f"the server refused a change ({e.message}); re-run apply once fixed") from e
 
     asyncio.run(run())
 

@@ -15,6 +15,7 @@ import tomllib
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -86,6 +87,16 @@ class ScheduleSpec(_Entry):
                     _CRON_FIELD.match(f.lstrip("@")) for f in fields):
                 raise ValueError(f"{expr!r} is not a cron expression (5 fields: minute hour day month weekday)")
         return items
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as e:
+                raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from e
+        return value
 
     @field_validator("every", "offset", "jitter", "catchup_window")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -48,6 +49,17 @@ downstream = "PatientRiskPipeline"
 '''
 
 
+async def scheduled_runs(client, schedule_id: str, timeout_s: float = 20) -> list:
+    """The runs a schedule started, once visibility lists at least one."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        runs = [w async for w in client.list_workflows(f'TemporalScheduledById = "{schedule_id}"')]
+        if runs or asyncio.get_running_loop().time() > deadline:
+            assert runs, f"{schedule_id} started nothing within {timeout_s}s"
+            return runs
+        await asyncio.sleep(0.2)  # polling visibility, which is eventually consistent
+
+
 @pytest.fixture
 def cli_env(dev_env, settings) -> dict:
     return {"MLWRIGHT_TEMPORAL_ADDRESS": target_of(dev_env.client), "MLWRIGHT_HOME": str(settings.home),
@@ -73,6 +85,11 @@ async def test_apply_creates_then_is_unchanged_then_updates_and_list_shows_them(
         assert desc.schedule.action.workflow == "FeaturePipeline"
         risk = await client.get_schedule_handle(f"{sid}-risk").describe()
         assert risk.schedule.spec.intervals[0].every == timedelta(days=7)
+        await client.get_schedule_handle(f"{sid}-risk").trigger()  # the action is runnable as applied
+        started = await scheduled_runs(client, f"{sid}-risk")
+        assert started[0].task_queue == queues.pipelines and started[0].workflow_type == "PatientRiskPipeline"
+        assert started[0].id.startswith(f"{sid}-risk-")
+        await client.get_workflow_handle(started[0].id).terminate("test: no worker serves it")
 
         again = mlwright(cli_env, "schedules", "apply", str(path))
         assert again.returncode == 0, again.stderr
@@ -141,6 +158,8 @@ async def test_a_bad_file_is_refused_naming_the_field_and_nothing_is_applied(
     ('[[dependency]]\nupstream = "FeaturePipeline"\ndownstream = "PatientRiskPipeline"\ninput = { modles = {} }',
      "dependency.0.input (FeaturePipeline -> PatientRiskPipeline).modles"),
     ("[[schedule]\n", "not valid TOML"),
+    ('[[schedule]]\nid = "x"\nworkflow = "FeaturePipeline"\nevery = "1d"\ntimezone = "Mars/Olympus"',
+     "schedule.0.timezone"),
 ])
 def test_validation_names_the_problem(tmp_path: Path, body: str, named: str):
     from mlwright import schedule_file

@@ -70,6 +70,9 @@ async def test_an_upstream_completion_starts_the_downstream_once_per_date_and_a_
 
     found = [w async for w in client.list_workflows(f'WorkflowType = "RiskReport" AND TaskQueue = "{queues.pipelines}"')]
     assert [w.id for w in found] == [downstream_id]  # one, for the date that completed; none for the failure
+    by_upstream = [w.id async for w in client.list_workflows(
+        f'MlwrightTriggeredBy = "upstream" AND TaskQueue = "{queues.pipelines}"')]
+    assert by_upstream == [downstream_id]
     down = client.get_workflow_handle(downstream_id)
     desc = await down.describe()
     try:
