@@ -110,6 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--scheduling", action="store_true", help="also show Temporal's StartActivity spans")
     tr.set_defaults(handler=_trace)
 
+    # --- schedules and dependencies (issue 7) ---
+    from mlwright import cli_schedules
+    cli_schedules.add_parser(sub)
+
     # --- report (issue 8) ---
     from mlwright import cli_report
     cli_report.add_parser(sub)

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from mlwright.contracts import patient_risk as c
     from mlwright.steps.patient_risk import BY_NAME, OPERATOR_ALERT, STEPS
 
+from workflows._downstream import start_downstream
 from workflows._steps import parse_input, queues_for_this_run, run_step
 from workflows._visibility import RunAttributes
 
@@ -86,6 +87,7 @@ class PatientRiskPipeline:
         self._running: dict[str, workflow.ActivityHandle] = {}
         self._abort_cancels = False
         self._typed_options = True
+        self._ending = False
 
     @workflow.run
     async def run(self, *raw: object) -> c.PatientRiskResult:
@@ -141,6 +143,9 @@ class PatientRiskPipeline:
         if self._abort_cancels:
             # An abort accepted while the last step ran (and finished anyway) still ends the run aborted.
             await self._stop_if_aborted()
+        self._ending = True  # every step is done: an abort now would undo nothing
+        await start_downstream("PatientRiskPipeline", inp.run_date, self._queues, {
+            "patients": features.patients, "tiers": risk.tiers, "model_versions": risk.model_versions})
         self._finished = True
         self._publish()
         return c.PatientRiskResult(run_date=self._run_date, state="completed", patients=features.patients,
@@ -280,7 +285,7 @@ class PatientRiskPipeline:
 
     @abort.validator
     def _validate_abort(self, decision: c.Abort) -> None:
-        if self._finished or self._abort is not None:
+        if self._finished or self._ending or self._abort is not None:
             raise ValueError("the run is already ending")
 
     def _require_awaiting(self, step: str) -> None:
