@@ -110,6 +110,14 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--scheduling", action="store_true", help="also show Temporal's StartActivity spans")
     tr.set_defaults(handler=_trace)
 
+    # --- schedules and dependencies (issue 7) ---
+    from mlwright import cli_schedules
+    cli_schedules.add_parser(sub)
+
+    # --- report (issue 8) ---
+    from mlwright import cli_report
+    cli_report.add_parser(sub)
+
     attrs = sub.add_parser("search-attributes", help="mlwright's custom search attributes on the namespace")
     attrs_sub = attrs.add_subparsers(required=True, metavar="ACTION")
     attrs_sub.add_parser("register", help="register the missing ones (once per namespace)").set_defaults(

@@ -157,6 +157,17 @@ class Settings(BaseSettings):
         "none = off. `mlwright dev/up` give each worker process base + its resource-class index.")
     metrics_bind_host: str = Field("127.0.0.1", description="Address the metrics endpoint listens on.")
 
+    # --- alert routing by severity (issue 8) ---
+    alert_formats: dict[str, Literal["json", "pagerduty", "slack", "store"]] = Field(
+        default_factory=dict,
+        description="Message shape per severity: pagerduty (Events API v2), slack (incoming webhook), json "
+        "(mlwright's own body, the default) or store (kept in the store and the report, never sent).",
+    )
+    pagerduty_routing_key: str = Field("", description="routing_key of PagerDuty-shaped events.")
+    alert_rate_limit_per_min: int | None = Field(
+        None, ge=1, description="Most deliveries per route (URL) per minute, none = unlimited; the rest stay "
+        "unsent and the attempt fails retryably (AlertRateLimited), so the next attempt sends them.")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -189,9 +200,9 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}")
         return value.upper()
 
-    @field_validator("alert_routes")
+    @field_validator("alert_routes", "alert_formats")
     @classmethod
-    def _known_severities(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _known_severities(cls, value: dict) -> dict:
         unknown = set(value) - {"critical", "warning", "info"}
         if unknown:
             raise ValueError(f"unknown severities {sorted(unknown)}; use critical, warning, info")

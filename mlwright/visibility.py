@@ -25,7 +25,8 @@ RUN_DATE = SearchAttributeKey.for_datetime("MlwrightRunDate")
 STATE = SearchAttributeKey.for_keyword("MlwrightState")
 STEP = SearchAttributeKey.for_keyword("MlwrightStep")
 TRIGGERED_BY = SearchAttributeKey.for_keyword("MlwrightTriggeredBy")
-ALL = (PIPELINE, MODEL, RUN_DATE, STATE, STEP, TRIGGERED_BY)
+UPSTREAM = SearchAttributeKey.for_keyword("MlwrightUpstream")  # <workflow id>/<run id> of the run that triggered it
+ALL = (PIPELINE, MODEL, RUN_DATE, STATE, STEP, TRIGGERED_BY, UPSTREAM)
 
 # The memo that leads from a run to its trace (`mlwright trace`); spans carry the workflow id back.
 TRACE_MEMO = "mlwright_trace_id"

@@ -23,18 +23,20 @@ from activities.patient_risk.scoring import ScoringActivities
 from activities.patient_risk.sources import SourceActivities
 from activities.registry import RegistryActivities
 from activities.training import TrainingActivities
+from activities.triggers import TriggerActivities
 from mlwright.queues import QueueSet, Resource
 from mlwright.settings import Settings
 from mlwright.step_ledger import StepLedgerInterceptor
 from mlwright.steps import Step
 from mlwright.steps import patient_risk as patient_risk_steps
 from mlwright.steps import training as training_steps
+from mlwright.steps import triggers as trigger_steps
 from workers.faults import FaultInjection
 from workflows.patient_risk import PatientRiskPipeline
 from workflows.training_pipeline import TrainingPipeline
 
 WORKFLOWS: list[type] = [TrainingPipeline, PatientRiskPipeline]
-STEPS: tuple[Step, ...] = (*training_steps.ALL, *patient_risk_steps.ALL)
+STEPS: tuple[Step, ...] = (*training_steps.ALL, *patient_risk_steps.ALL, *trigger_steps.ALL)
 
 
 def activity_implementations(deps: ActivityDeps, settings: Settings) -> dict[str, Callable]:
@@ -43,7 +45,7 @@ def activity_implementations(deps: ActivityDeps, settings: Settings) -> dict[str
     instances = [DatasetActivities(deps), FeatureActivities(deps), TrainingActivities(deps),
                  EvaluationActivities(deps), RegistryActivities(deps), SourceActivities(pr),
                  PreparationActivities(pr), ScoringActivities(pr), DeliveryActivities(pr), NotifyActivities(pr),
-                 RecordActivities(pr)]
+                 RecordActivities(pr), TriggerActivities(deps)]
     found = {step.name: getattr(i, step.name) for step in STEPS for i in instances if hasattr(i, step.name)}
     missing = sorted({s.name for s in STEPS} - set(found))
     if missing:

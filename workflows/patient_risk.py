@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from mlwright.contracts import patient_risk as c
     from mlwright.steps.patient_risk import BY_NAME, OPERATOR_ALERT, STEPS
 
+from workflows._downstream import start_downstream
 from workflows._steps import parse_input, queues_for_this_run, run_step
 from workflows._visibility import RunAttributes
 
@@ -43,6 +44,8 @@ ABORT_CANCELS_STEPS = "abort-cancels-running-steps"
 # Runs started before options were typed read their input as they did (any options), so an option now
 # refused cannot fail their replay; their steps still refuse a bad option, naming it.
 TYPED_OPTIONS = "typed-step-options"
+# Runs recorded before this patch never resolved their pages; replaying them must not start to.
+RESOLVE_PAGES = "resolve-page-on-recovery"
 
 
 class _StepState:
@@ -54,6 +57,7 @@ class _StepState:
         self.duration_s: float | None = None
         self.error: str | None = None
         self.page: c.PageDelivery | None = None
+        self.page_error = ""  # the failure the page was about, kept for its resolve event
 
     @property
     def state(self) -> c.StepState:
@@ -83,6 +87,7 @@ class PatientRiskPipeline:
         self._running: dict[str, workflow.ActivityHandle] = {}
         self._abort_cancels = False
         self._typed_options = True
+        self._ending = False
 
     @workflow.run
     async def run(self, *raw: object) -> c.PatientRiskResult:
@@ -138,6 +143,9 @@ class PatientRiskPipeline:
         if self._abort_cancels:
             # An abort accepted while the last step ran (and finished anyway) still ends the run aborted.
             await self._stop_if_aborted()
+        self._ending = True  # every step is done: an abort now would undo nothing
+        await start_downstream("PatientRiskPipeline", inp.run_date, self._queues, {
+            "patients": features.patients, "tiers": risk.tiers, "model_versions": risk.model_versions})
         self._finished = True
         self._publish()
         return c.PatientRiskResult(run_date=self._run_date, state="completed", patients=features.patients,
@@ -170,6 +178,7 @@ class PatientRiskPipeline:
                 state.attempts += _attempts(e, pipeline_step.step.policy.retry.maximum_attempts)
                 state.failures += 1
                 state.state, state.error = "paging", _message(e)
+                state.page_error = state.error
                 state.duration_s = (workflow.now() - started).total_seconds()
                 workflow.logger.error("step %s %s failed: %s", state.number, name, state.error)
                 state.page = await self._page_on_call(pipeline_step, state)
@@ -187,6 +196,8 @@ class PatientRiskPipeline:
             # The result says which attempt produced it; results of older workers do not (count one).
             state.attempts += getattr(result, "attempt", None) or 1
             state.state, state.duration_s = "completed", (workflow.now() - started).total_seconds()
+            if state.page is not None and state.page.delivered_at is not None and workflow.patched(RESOLVE_PAGES):
+                await self._resolve_page(pipeline_step, state)
             return result
 
     async def _page_on_call(self, pipeline_step, state: _StepState) -> c.PageDelivery:
@@ -201,6 +212,17 @@ class PatientRiskPipeline:
             workflow.logger.error("could not page on-call for %s: %s", state.name, _message(e))
             return c.PageDelivery(dedup_key=page.dedup_key, error=_message(e))
         return c.PageDelivery(dedup_key=page.dedup_key, delivered_at=workflow.now())
+
+    async def _resolve_page(self, pipeline_step, state: _StepState) -> None:
+        """The all-clear for the incident this step's page opened; like the page, never fails the run."""
+        resolve = c.OperatorAlertInput(
+            run=self._run, options={"failure": state.failures}, step=state.name, number=state.number,
+            error=state.page_error, attempts=state.attempts, skippable=pipeline_step.skippable,
+            event_action="resolve")
+        try:
+            await run_step(OPERATOR_ALERT, resolve, self._queues, f"resolve page: step {state.number} {state.name}")
+        except ActivityError as e:
+            workflow.logger.error("could not resolve the page for %s: %s", state.name, _message(e))
 
     async def _await_operator(self, name: str) -> c.RetryStep | c.SkipStep:
         await workflow.wait_condition(lambda: name in self._decisions or self._abort is not None)
@@ -263,7 +285,7 @@ class PatientRiskPipeline:
 
     @abort.validator
     def _validate_abort(self, decision: c.Abort) -> None:
-        if self._finished or self._abort is not None:
+        if self._finished or self._ending or self._abort is not None:
             raise ValueError("the run is already ending")
 
     def _require_awaiting(self, step: str) -> None:

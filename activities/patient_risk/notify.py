@@ -16,10 +16,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
 
 from temporalio import activity
-from temporalio.exceptions import CancelledError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.patient_risk.deps import PatientRiskDeps
 from activities.patient_risk.http_errors import translated
+from mlwright.alerting.routing import RateLimiter, cause_of, incident_key, shape
 from mlwright.contracts import patient_risk as c
 from mlwright.heartbeat import check_cancelled, phase
 from mlwright.steps.patient_risk import BY_NAME, OPERATOR_ALERT
@@ -35,6 +36,7 @@ UNCONFIRMED_PER_SENDER = 4
 class NotifyActivities:
     def __init__(self, deps: PatientRiskDeps) -> None:
         self.deps = deps
+        self.limiter = RateLimiter(deps.settings.alert_rate_limit_per_min)
 
     @BY_NAME["send_alerts"].defn
     def send_alerts(self, inp: c.RiskInput) -> c.AlertsResult:
@@ -55,8 +57,19 @@ class NotifyActivities:
 
     @OPERATOR_ALERT.defn
     def send_operator_alert(self, inp: c.OperatorAlertInput) -> c.AlertsResult:
-        """The page to on-call: what failed, where to look, and the exact commands to resume."""
+        """The page to on-call: what failed, where to look, and the exact commands to resume; with
+        ``event_action="resolve"``, the all-clear once the step has recovered."""
         s = self.deps.settings
+        cause = cause_of(inp.error)
+        incident = incident_key(PIPELINE, inp.step, cause, inp.run.run_date)
+        if inp.event_action == "resolve":
+            payload = {"kind": "step_resolved", "pipeline": PIPELINE, "run_date": inp.run.run_date,
+                       "workflow_id": inp.run.workflow_id, "run_id": inp.run.run_id, "step": inp.step,
+                       "step_number": inp.number, "cause": cause, "incident_key": incident,
+                       "event_action": "resolve", "run_url": s.run_url(inp.run.workflow_id)}
+            sent, already = self._deliver([(f"{inp.dedup_key}/resolved", "critical", payload)], inp.run.run_date,
+                                          kind="step_resolved")
+            return c.AlertsResult(candidates=1, sent=sent, already_sent=already)
         target = f"--address {s.temporal_address} --namespace {s.temporal_namespace} -w {inp.run.workflow_id}"
         retry = json.dumps({"step": inp.step, "operator": "<you>", "reason": "<what you fixed>"})
         commands = {"retry": f"temporal workflow update execute {target} --name retry_step --input '{retry}'",
@@ -69,6 +82,7 @@ class NotifyActivities:
         payload = {"kind": "step_failed", "pipeline": PIPELINE, "run_date": inp.run.run_date,
                    "workflow_id": inp.run.workflow_id, "run_id": inp.run.run_id, "step": inp.step,
                    "step_number": inp.number, "error": inp.error, "attempts": inp.attempts,
+                   "cause": cause, "incident_key": incident, "event_action": "trigger",
                    "run_url": s.run_url(inp.run.workflow_id), "commands": commands,
                    "waiting_runs_url": s.runs_url('MlwrightState="awaiting_operator"')}
         sent, already = self._deliver([(inp.dedup_key, "critical", payload)], inp.run.run_date,
@@ -83,14 +97,28 @@ class NotifyActivities:
         sent = _Window(self._send, self._mark_sent, size=window).run(pending)
         if pending:
             activity.logger.info("%s alerts sent (%s already sent before)", sent, already)
+        if sent < len(pending):
+            # Held back, not dropped: the step's retry policy sends them once the route has room.
+            raise ApplicationError(f"{len(pending) - sent} of {len(wanted)} alerts held back by their route's rate "
+                                   "limit (alert_rate_limit_per_min); the next attempt sends them",
+                                   type="AlertRateLimited")
         return sent, already
 
-    def _send(self, item: tuple[str, str, dict]) -> str:
+    def _send(self, item: tuple[str, str, dict]) -> str | None:
+        """The key once every route took the alert; None when a route's rate limit held it back
+        (it stays unsent in the store, so a later attempt of the step sends it)."""
         key, severity, payload = item
-        for url in self.deps.settings.alert_routes.get(severity, []):
+        s = self.deps.settings
+        fmt = s.alert_formats.get(severity, "json")
+        body = shape(fmt, key=key, severity=severity, payload=payload, routing_key=s.pagerduty_routing_key)
+        if body is None:
+            return key  # store only: the row is the alert
+        for url in s.alert_routes.get(severity, []):
+            if not self.limiter.allow(url):
+                activity.logger.warning("alert %s held back: route %s over its rate limit", key, f"alert_routes.{severity}")
+                return None
             with translated(f"alert_routes.{severity}"):
-                self.deps.http.post(url, json={"dedup_key": key, "severity": severity, **payload},
-                                    headers={"Idempotency-Key": key}).raise_for_status()
+                self.deps.http.post(url, json=body, headers={"Idempotency-Key": key}).raise_for_status()
         return key
 
     def _mark_sent(self, keys: list[str]) -> None:
@@ -104,12 +132,12 @@ class _Window:
     moment, so the senders keep working while a commit (an fsync: about as long as a POST) runs, and
     a crash re-sends at most that many, once each; the receiver drops them by their key."""
 
-    def __init__(self, send: Callable[[Item], str], mark: Callable[[list[str]], None], size: int) -> None:
+    def __init__(self, send: Callable[[Item], str | None], mark: Callable[[list[str]], None], size: int) -> None:
         self.send, self.mark, self.size = send, mark, size
         self.bound = UNCONFIRMED_PER_SENDER * size
 
     def run(self, items: list[Item]) -> int:
-        queue, in_flight, delivered = iter(items), set[Future[str]](), 0
+        queue, in_flight, delivered = iter(items), set[Future[str | None]](), 0
         failure: BaseException | None = None
         with ThreadPoolExecutor(self.size) as pool:
 
@@ -129,7 +157,7 @@ class _Window:
                 in_flight.difference_update(done)
                 failure = failure or next((f.exception() for f in done if f.exception() is not None), None)
                 refill(unmarked=len(done))  # the senders keep working while these are marked
-                keys = [f.result() for f in done if f.exception() is None]
+                keys = [k for f in done if f.exception() is None and (k := f.result()) is not None]
                 if keys:
                     self.mark(keys)  # also when another delivery failed: these went out
                     delivered += len(keys)

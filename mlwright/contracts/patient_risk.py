@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from mlwright.contracts.common import Contract, Tags
 from mlwright.contracts.refs import DatasetRef
+from mlwright.contracts.triggers import UpstreamRun
 
 # A failed step is `paging` while on-call is being told and `awaiting_operator` only once the page
 # was delivered (or could not be: then `page.error` says why), so `progress` never promises a page
@@ -153,6 +154,8 @@ class PatientRiskInput(Contract):
                     "unknown steps and keys are refused.",
     )
     fhir_batch_size: int = Field(500, ge=1, le=5000, description="RiskAssessments per FHIR transaction bundle.")
+    upstream: UpstreamRun | None = Field(None, description="Set when a declared dependency started this run: "
+                                                           "the upstream run and its result summary.")
     tags: Tags | None = Field(None, description="Attribution (team, project) copied onto every step-ledger row.")
 
     @field_validator("run_date", mode="before")
@@ -350,6 +353,8 @@ class OperatorAlertInput(StepInput):
     error: str
     attempts: int
     skippable: bool
+    event_action: Literal["trigger", "resolve"] = Field(
+        "trigger", description="resolve: the step recovered (retry_step succeeded); closes the incident.")
 
     @property
     def dedup_key(self) -> str:

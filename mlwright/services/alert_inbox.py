@@ -40,6 +40,8 @@ class AlertInbox:
                              "accepted": self.accepted}
         if method == "POST" and isinstance(body, dict):
             key = body.get("dedup_key")
+            if key is not None and body.get("event_action") == "resolve":
+                key = f"{key}#resolve"  # PagerDuty's resolve reuses the incident's key
             with self._lock:
                 if key is not None:
                     self.deliveries[str(key)] += 1

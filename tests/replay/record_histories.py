@@ -115,7 +115,50 @@ async def record_patient_risk(env, version: str, home: Path) -> None:
             server.stop()
 
 
+async def record_resolved_page(env, version: str, home: Path) -> None:
+    """A step-14 failure resumed by retry_step on code that resolves the page (issue 8): the
+    history carries the resolve-page-on-recovery marker and the second send_operator_alert."""
+    from mlwright.contracts.patient_risk import Progress, RetryStep
+    from mlwright.patient_risk import bootstrap
+    from tests.workflows.patient_risk_world import RUN_DATE, start_services
+
+    settings, _inbox, _dials, servers = start_services(home / "hospital")
+    try:
+        base = settings.model_copy(update={"task_queue_prefix": f"rec{uuid.uuid4().hex[:6]}-"})
+        async with running_workers(env.client, base, ActivityDeps.from_settings(base)):
+            await bootstrap.train_models(env.client, base, patients=1000, seed=5, run_date=RUN_DATE, say=print)
+        variant = base.model_copy(update={"task_queue_prefix": f"rec{uuid.uuid4().hex[:6]}-",
+                                          "fault_injection": "model_deterioration:3"})
+        async with running_workers(env.client, variant, ActivityDeps.from_settings(variant)) as queues:
+            handle = await env.client.start_workflow("PatientRiskPipeline", {"run_date": str(RUN_DATE)},
+                                                     id="replay-patientrisk-step14-resolved", task_queue=queues.pipelines)
+            for _ in range(600):
+                if (await handle.query("progress", result_type=Progress)).state == "awaiting_operator":
+                    break
+                await asyncio.sleep(0.1)
+            await handle.execute_update("retry_step", RetryStep(step="model_deterioration", operator="recorder",
+                                                                reason="drill"))
+            await handle.result()
+            history = await handle.fetch_history()
+        path = OUT / f"{version}-patientrisk-step14-resolved.json"
+        path.write_text(history.to_json())
+        print(f"wrote {path.name} ({len(history.events)} events)")
+    finally:
+        for server in servers:
+            server.stop()
+
+
 if __name__ == "__main__":
+    if sys.argv[2:] == ["--only-resolved-page"]:
+        async def resolved() -> None:
+            env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
+                                                        dev_server_extra_args=DEV_SERVER_ARGS, **client_options())
+            try:
+                await record_resolved_page(env, sys.argv[1], Path(tempfile.mkdtemp()))
+            finally:
+                await env.shutdown()
+        asyncio.run(resolved())
+        exit_now(0)
     if sys.argv[2:] == ["--only-patient-risk"]:
         async def only() -> None:
             env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),

@@ -23,10 +23,11 @@ from temporalio.client import WorkflowFailureError
 
 from activities.deps import ActivityDeps
 from activities.patient_risk.notify import UNCONFIRMED_PER_SENDER
-from mlwright import visibility
+from mlwright import cli_report, visibility
 from mlwright.contracts.patient_risk import Abort, PatientRiskInput, PatientRiskResult, Progress
 from mlwright.patient_risk import bootstrap
 from mlwright.queues import Resource
+from mlwright.reporting.sources import load_runs
 from mlwright.store import runs
 from mlwright.store.db import session_scope
 from tests.conftest import running_workers, target_of
@@ -180,8 +181,32 @@ async def test_failure_at_step_14_pages_once_and_resumes_from_the_cli(dev_env, w
             scheduled[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
     steps_1_to_13 = [s.name for s in result.steps[:13]]
     assert all(scheduled[name] == 1 for name in steps_1_to_13), scheduled
-    assert scheduled["model_deterioration"] == 2 and scheduled["send_operator_alert"] == 1
+    # One page, then its resolve once the operator's retry succeeded (issue 8).
+    assert scheduled["model_deterioration"] == 2 and scheduled["send_operator_alert"] == 2
     assert len([a for a in world.inbox.received if a["kind"] == "step_failed" and a["run_date"] == day]) == 1
+    (resolve,) = [a for a in world.inbox.received if a["kind"] == "step_resolved" and a["run_date"] == day]
+    assert (resolve["event_action"], resolve["step"], resolve["dedup_key"]) == (
+        "resolve", "model_deterioration", f"{page['dedup_key']}/resolved")
+    assert resolve["incident_key"] == page["incident_key"] == f"PatientRiskPipeline/model_deterioration/{day}".replace(
+        f"/{day}", f"/{page['cause']}/{day}")
+
+    # `mlwright report` over this real run: the operator's retry_step from the history, MTTR from
+    # the stored page to the run's close (issue 8).
+    described = await handle.describe()
+    facts = [f for f in await load_runs(dev_env.client, described.start_time, "PatientRiskPipeline")
+             if f.workflow_id == handle.id]
+    report = cli_report.build(settings, described.start_time, None, facts)
+    (figures,) = report.pipelines
+    with session_scope(ActivityDeps.from_settings(settings).engine) as session:
+        paged_at = next(a.created_at for a in runs.alerts_for(session, run_date=day, kind="step_failed"))
+    expected_mttr = (described.close_time - paged_at.replace(tzinfo=described.close_time.tzinfo)).total_seconds() / 60
+    assert [kind for kind, _ in facts[0].actions] == ["retry_step"] and facts[0].status == "completed"
+    assert (figures.runs, figures.success_rate, figures.manual_intervention_rate) == (1, 1.0, 1.0)
+    assert figures.mttr_min == pytest.approx(expected_mttr, abs=1e-3) and figures.mttr_min > 0
+    # Per-step figures come from the step ledger: step 14's four attempts (three failed, one retried).
+    steps = {s.step: s for s in figures.steps}
+    assert steps["model_deterioration"].attempts == 4 and steps["model_deterioration"].queue.endswith("cpu")
+    assert steps["model_deterioration"].concurrency == settings.cpu_concurrency
 
 
 def spawn_worker(world, settings, address, log_path) -> subprocess.Popen:
@@ -434,6 +459,10 @@ async def test_progress_counts_every_attempt_of_a_step_that_succeeded_after_retr
         result = await (await start(dev_env.client, queues, run_date=RUN_DATE.replace(day=20))).result()
     assert result.state == "completed"
     assert {s.name: s.attempts for s in result.steps if s.attempts != 1} == {"validate_features": 3}
+    # Retries that end in success page nobody and resolve nothing (issue 8).
+    day = str(RUN_DATE.replace(day=20))
+    assert [a for a in world.inbox.received if a.get("kind") in ("step_failed", "step_resolved")
+            and a.get("run_date") == day] == []
 
 
 async def test_retry_step_refuses_bad_options_naming_them_then_retries_with_good_ones(dev_env, world):
