@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     trace_store_max_age_days: float = Field(7, gt=0, description="Spans older than this are dropped.")
     log_level: str = Field("INFO", description="Python log level of mlwright processes.")
 
+    # --- deployment: worker versioning (issue 9) ---
+    worker_deployment_name: str | None = Field(
+        None, description="Temporal Worker Deployment name; with worker_build_id turns on Worker Versioning.")
+    worker_build_id: str | None = Field(
+        None, description="Build id of this worker (the image tag); running workflows stay pinned to it.")
+
     @classmethod
     def settings_customise_sources(
         cls,
