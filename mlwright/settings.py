@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     worker_build_id: str | None = Field(
         None, description="Build id of this worker (the image tag); running workflows stay pinned to it.")
 
+    # --- approvals policy (issue 9) ---
+    approval_policy_file: Path | None = Field(
+        None, description="TOML policy of who may approve which model (deploy/approval-policy.example.toml).")
+
     @classmethod
     def settings_customise_sources(
         cls,
