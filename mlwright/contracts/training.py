@@ -95,6 +95,8 @@ class TrainingInput(Contract):
     split: SplitSpec = Field(default_factory=SplitSpec)
     quality: QualitySpec = Field(default_factory=QualitySpec)
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    requested_by: str | None = Field(
+        None, description="Who started the run; the approval policy refuses their approval of its candidate.")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingInput:
