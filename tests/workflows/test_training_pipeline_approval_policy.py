@@ -41,6 +41,11 @@ async def test_policy_refuses_unlisted_and_self_approval_and_audits_every_decisi
         with pytest.raises(WorkflowUpdateFailedError) as self_approval:
             await handle.execute_update("approve", ApprovalDecision(approver="dr.chen@example.org"))
         assert "rule forbid_self_approval" in self_approval.value.cause.message
+        # A Signal cannot be refused to its sender: it is refused in `status` and audited the same way.
+        await handle.signal("approve", ApprovalDecision(approver="eve"))
+        status = await wait_for_status(handle, lambda s: bool(s.refused))
+        assert status.awaiting_approval
+        assert status.refused[0].refusal.startswith("refused by approval policy rule rules[0] models=readmission-*")
 
         reply = await handle.execute_update("approve", ApprovalDecision(approver="ml-governance@example.org"),
                                             result_type=TrainingStatus)
@@ -54,5 +59,6 @@ async def test_policy_refuses_unlisted_and_self_approval_and_audits_every_decisi
     assert rows == [
         ("mallory", "approve", False, "rules[0] models=readmission-*", 1),
         ("dr.chen@example.org", "approve", False, "forbid_self_approval", 1),
+        ("eve", "approve", False, "rules[0] models=readmission-*", 1),
         ("ml-governance@example.org", "approve", True, "rules[0] models=readmission-*", 1),
     ]
