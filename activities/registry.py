@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
+from mlwright import approvals
 from mlwright.contracts import training_steps as c
+from mlwright.errors import ErrorType
 from mlwright.steps import training as steps
+from mlwright.store import approvals as approval_audit
 from mlwright.store import promotion, registry
 from mlwright.store.db import session_scope
 from mlwright.store.tables import ModelVersionCreate
@@ -59,6 +63,26 @@ class RegistryActivities:
             registry.record_refusal(session, model_name=inp.model_name, version=inp.version, actor=inp.actor,
                                     reason=inp.reason, idempotency_key=inp.run.key(f"refused-{inp.index}"))
         return c.RefusalRecorded(index=inp.index)
+
+    @steps.LOAD_APPROVAL_POLICY.defn
+    def load_approval_policy(self, inp: c.PolicyRequest) -> c.ApprovalPolicyState:
+        """The policy file of this deployment (MLWRIGHT_APPROVAL_POLICY_FILE); a bad file fails the step loudly."""
+        path = self.deps.settings.approval_policy_file
+        if path is None:
+            return c.ApprovalPolicyState()
+        try:
+            return c.ApprovalPolicyState(policy=approvals.load_policy(path))
+        except approvals.ApprovalPolicyError as e:
+            raise ApplicationError(str(e), type=ErrorType.INVALID_INPUT, non_retryable=True) from None
+
+    @steps.RECORD_APPROVAL_DECISION.defn
+    def record_approval_decision(self, inp: c.ApprovalDecisionRecord) -> c.ApprovalDecisionRecorded:
+        """File an approval decision, accepted or refused, in the audit table. Idempotent per (run, index)."""
+        with session_scope(self.deps.engine) as session:
+            approval_audit.record_decision(session, model_name=inp.model_name, version=inp.version,
+                                           identity=inp.identity, decision=inp.decision, verdict=inp.verdict,
+                                           idempotency_key=inp.run.key(f"approval-{inp.index}"))
+        return c.ApprovalDecisionRecorded(index=inp.index)
 
     @steps.ACQUIRE_SLOT.defn
     def acquire_promotion_slot(self, inp: c.SlotRequest) -> c.SlotState:

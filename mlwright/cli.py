@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
 
     reg = sub.add_parser("registry", help="show a model's versions, stages and stage history")
     reg.add_argument("model_name")
+    # --- approval audit (issue 9) ---
+    reg.add_argument("--audit", action="store_true", help="show every approval decision and the rule that decided")
     reg.set_defaults(handler=_registry)
 
     runs = sub.add_parser("runs", help="find runs by pipeline, model, state or date (newest first)")
@@ -392,6 +394,9 @@ def _registry(args, settings: Settings) -> None:
     from mlwright.store.db import open_store, session_scope
 
     engine = open_store(settings.resolved_database_url)
+    if getattr(args, "audit", False):
+        from mlwright.cli_approvals import print_audit
+        return print_audit(engine, args.model_name)
     with session_scope(engine) as session:
         versions = registry.list_versions(session, model_name=args.model_name)
         if not versions:

@@ -167,6 +167,15 @@ class Settings(BaseSettings):
     alert_rate_limit_per_min: int | None = Field(
         None, ge=1, description="Most deliveries per route (URL) per minute, none = unlimited; the rest stay "
         "unsent and the attempt fails retryably (AlertRateLimited), so the next attempt sends them.")
+    # --- deployment: worker versioning (issue 9) ---
+    worker_deployment_name: str | None = Field(
+        None, description="Temporal Worker Deployment name; with worker_build_id turns on Worker Versioning.")
+    worker_build_id: str | None = Field(
+        None, description="Build id of this worker (the image tag); running workflows stay pinned to it.")
+
+    # --- approvals policy (issue 9) ---
+    approval_policy_file: Path | None = Field(
+        None, description="TOML policy of who may approve which model (deploy/approval-policy.example.toml).")
 
     @classmethod
     def settings_customise_sources(

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import activity
 from activities.datasets import DatasetActivities
@@ -88,15 +89,34 @@ def configure_worker(client: Client, resource: Resource, settings: Settings, que
                      ) -> tuple[Worker, ThreadPoolExecutor | None]:
     """How mlwright runs any worker: its queue, its limits, a thread pool for sync activities."""
     limit = concurrency(resource, settings)
+    versioning = deployment_options(settings)
     # Outermost, so the ledger also records attempts that an interceptor further in refuses.
     observed = settings.ledger or settings.metrics_port is not None
     ledger = [StepLedgerInterceptor(settings, resource.value)] if observed else []
     if resource is Resource.PIPELINES:
         return Worker(client, task_queue=queues.pipelines, workflows=list(workflows),
-                      max_concurrent_workflow_tasks=limit, interceptors=ledger), None
+                      max_concurrent_workflow_tasks=limit, interceptors=ledger, **versioning), None
     interceptors = [*ledger, *([FaultInjection(settings.fault_injection)] if settings.fault_injection else [])]
     executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"mlwright-{resource}")
     worker = Worker(client, task_queue=queues[resource], activities=list(activities), activity_executor=executor,
                     max_concurrent_activities=limit, interceptors=interceptors,
-                    graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_s))
+                    graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_s), **versioning)
     return worker, executor
+
+
+def deployment_options(settings: Settings) -> dict:
+    """Worker Versioning when a deployment name and build id are set, else none (dev, tests).
+
+    Workflows are pinned: a run finishes on the build it started on, so an upgrade never replays
+    old histories on new code; the old build drains while new runs go to the current version.
+    """
+    name, build_id = settings.worker_deployment_name, settings.worker_build_id
+    if not name and not build_id:
+        return {}
+    if not (name and build_id):
+        raise ValueError("MLWRIGHT_WORKER_DEPLOYMENT_NAME and MLWRIGHT_WORKER_BUILD_ID are set together or not at all")
+    return {"deployment_config": WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment_name=name, build_id=build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )}

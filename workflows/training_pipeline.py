@@ -23,6 +23,8 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from mlwright.approvals import ApprovalPolicy, ApprovalVerdict
+    from mlwright.approvals import evaluate as evaluate_approval
     from mlwright.contracts import training_steps as c
     from mlwright.contracts.common import describe_validation_error
     from mlwright.contracts.refs import DatasetRef
@@ -50,6 +52,8 @@ CANARY_STEPS = ("deploy_canary", "watch_canary", "evaluate_canary")
 INPUT_LIMITS_PATCH = "check-training-input-limits"
 PROMOTION_SLOT_PATCH = "promotion-slot-per-model"
 APPROVAL_SIGNALS_PATCH = "approval-by-signal"
+APPROVAL_POLICY_PATCH = "approval-policy"
+APPROVAL_REFUSED = "ApprovalRefused"
 SLOT_RELEASED_SIGNAL = "promotion_slot_released"
 SLOT_PROBE_SIGNAL = "promotion_slot_probe"
 # A waiting run probes the holder after promotion_slot_poll_s, then backs off to 20 times that, so a
@@ -79,6 +83,9 @@ class TrainingPipeline:
         self._slot_released = False
         self._waiting_for: str | None = None
         self._refused: list[RefusedDecision] = []
+        self._policy: ApprovalPolicy | None = None
+        self._policy_loaded = False
+        self._decisions = 0
 
     @workflow.run
     async def run(self, *raw: object) -> TrainingResult:
@@ -163,6 +170,10 @@ class TrainingPipeline:
             await self._set_stage("archive", "archived", PIPELINE_ACTOR, f"integration tests failed: {failed}")
             return self._finish(fs.task, "failed_integration", PIPELINE_ACTOR, failed)
 
+        if workflow.patched(APPROVAL_POLICY_PATCH):
+            state = await self._do("load_approval_policy", steps.LOAD_APPROVAL_POLICY,
+                                   c.PolicyRequest(model_name=inp.model_name))
+            self._policy, self._policy_loaded = state.policy, True
         approved, decision = await self._await_approval(inp.promotion.approval_timeout)
         if not approved:
             await self._set_stage("archive", "archived", decision.approver, decision.reason)
@@ -208,16 +219,45 @@ class TrainingPipeline:
     # parameters would make the SDK refuse bad input as a retryable "Failed decoding arguments"
     # naming no field, and drop a bad Signal without a trace.
     @workflow.update(name="approve")
-    def approve(self, decision: Any = None) -> TrainingStatus:
+    async def approve(self, decision: Any = None) -> TrainingStatus:
         """Approve the candidate (input: ApprovalDecision); replies with the status after the decision."""
-        self._approval, self._awaiting_approval = (True, ApprovalDecision.model_validate(decision)), False
-        return self.status()
+        return await self._decide_update("approve", ApprovalDecision.model_validate(decision))
 
     @workflow.update(name="reject")
-    def reject(self, decision: Any = None) -> TrainingStatus:
+    async def reject(self, decision: Any = None) -> TrainingStatus:
         """Reject the candidate (input: ApprovalDecision); it is archived."""
-        self._approval, self._awaiting_approval = (False, ApprovalDecision.model_validate(decision)), False
+        return await self._decide_update("reject", ApprovalDecision.model_validate(decision))
+
+    async def _decide_update(self, action: str, decision: ApprovalDecision) -> TrainingStatus:
+        if self._policy_loaded:
+            # The policy is checked here, not in the validator: a validator's refusal leaves no
+            # history, and every decision, refused ones too, must reach the audit table.
+            verdict = await self._audit(action, decision)
+            if not verdict.allowed:
+                raise ApplicationError(f"{action} refused by approval policy rule {verdict.rule}: {verdict.reason}",
+                                       type=APPROVAL_REFUSED, non_retryable=True)
+            if self._approval is not None:
+                raise ApplicationError(f"already decided while this {action} was being recorded",
+                                       type=UPDATE_REFUSED, non_retryable=True)
+        self._approval, self._awaiting_approval = (action == "approve", decision), False
         return self.status()
+
+    async def _audit(self, action: str, decision: ApprovalDecision) -> ApprovalVerdict:
+        inp: TrainingInput = self._inp
+        if self._policy is None:
+            verdict = ApprovalVerdict(allowed=True, rule="no policy", reason="no approval policy file is configured")
+        elif action == "reject":
+            # Anyone the run accepts a decision from may stop a candidate; only promotion is restricted.
+            verdict = ApprovalVerdict(allowed=True, rule="reject", reason="rejections are not restricted")
+        else:
+            verdict = evaluate_approval(self._policy, identity=decision.approver, model_name=inp.model_name,
+                                        requested_by=inp.requested_by)
+        index, self._decisions = self._decisions, self._decisions + 1
+        await run_step(steps.RECORD_APPROVAL_DECISION, c.ApprovalDecisionRecord(
+            run=self._run, index=index, model_name=inp.model_name,
+            version=self._candidate.version if self._candidate else None, identity=decision.approver,
+            decision=action, verdict=verdict), self._queues)
+        return verdict
 
     @approve.validator
     def _validate_approve(self, decision: Any = None) -> None:
@@ -251,6 +291,12 @@ class TrainingPipeline:
             # applying it now would make the run's recorded history diverge on replay.
             return
         decision, refusal = self._judge(action, raw)
+        if refusal is None and self._policy_loaded:
+            verdict = await self._audit(action, decision)
+            if not verdict.allowed:
+                refusal = f"refused by approval policy rule {verdict.rule}: {verdict.reason}"
+            elif self._approval is not None:
+                refusal = "already decided while this signal was being recorded"
         if refusal is None:
             self._approval, self._awaiting_approval = (action == "approve", decision), False
             return

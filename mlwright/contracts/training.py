@@ -96,6 +96,8 @@ class TrainingInput(Contract):
     quality: QualitySpec = Field(default_factory=QualitySpec)
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     tags: Tags | None = Field(None, description="Attribution (team, project) copied onto every step-ledger row.")
+    requested_by: str | None = Field(
+        None, description="Who started the run; the approval policy refuses their approval of its candidate.")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingInput:

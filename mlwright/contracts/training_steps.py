@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from mlwright.approvals import ApprovalPolicy, ApprovalVerdict
 from mlwright.contracts.common import Contract
 from mlwright.contracts.refs import ArtifactRef, DatasetRef
 from mlwright.contracts.training import (
@@ -253,3 +254,30 @@ class CanaryReport(Contract):
     canary_metric: float | None
     production_metric: float | None
     detail: str
+
+
+# --- approval policy (issue 9) ---
+class PolicyRequest(Contract):
+    model_name: str
+
+
+class ApprovalPolicyState(Contract):
+    """The deployment's approval policy as the run saw it; None = no policy file, approvals unchecked."""
+
+    policy: ApprovalPolicy | None = None
+
+
+class ApprovalDecisionRecord(Contract):
+    """One approve/reject decision for the approval audit table."""
+
+    run: RunKey
+    index: int = Field(description="Which decision of the run (0, 1, ...): its idempotency key.")
+    model_name: str
+    version: int | None
+    identity: str
+    decision: str
+    verdict: ApprovalVerdict
+
+
+class ApprovalDecisionRecorded(Contract):
+    index: int

@@ -45,7 +45,16 @@ RECORD_REFUSAL = Step(
     "record_refused_approval", "Record refused approval", c.RefusalRecord, c.RefusalRecorded, Resource.IO,
     policies.STORE_WRITE,
 )
+LOAD_APPROVAL_POLICY = Step(
+    "load_approval_policy", "Load approval policy", c.PolicyRequest, c.ApprovalPolicyState, Resource.IO,
+    policies.IO_READ,
+)
+RECORD_APPROVAL_DECISION = Step(
+    "record_approval_decision", "Record approval decision", c.ApprovalDecisionRecord, c.ApprovalDecisionRecorded,
+    Resource.IO, policies.STORE_WRITE,
+)
 WATCH_CANARY = Step("evaluate_canary", "Evaluate canary", c.CanaryInput, c.CanaryReport, Resource.CPU, policies.COMPUTE)
 
 ALL = (CHECK_INPUT, EXTRACT, VALIDATE, FEATURES, SPLIT, TRAIN, EVALUATE, COMPARE, REGISTER, SET_STAGE,
-       RETIRE_STAGE, INTEGRATION, WATCH_CANARY, ACQUIRE_SLOT, RELEASE_SLOT, RECORD_REFUSAL)
+       RETIRE_STAGE, INTEGRATION, WATCH_CANARY, ACQUIRE_SLOT, RELEASE_SLOT, RECORD_REFUSAL,
+       LOAD_APPROVAL_POLICY, RECORD_APPROVAL_DECISION)

@@ -158,3 +158,20 @@ class PromotionClaim(SQLModel, table=True):
     workflow_id: str
     run_id: str = Field(description="First run id of the claiming execution chain.")
     created_at: datetime = _timestamp()
+
+
+class ApprovalAudit(SQLModel, table=True):
+    """Every approval decision, accepted or refused, with the policy rule that decided it."""
+
+    __tablename__ = "approval_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(index=True, max_length=64)
+    version: int | None = None
+    identity: str
+    decision: str = Field(max_length=16, description="approve or reject, as requested.")
+    allowed: bool
+    rule: str
+    reason: str = ""
+    idempotency_key: str = Field(unique=True, description="A retried write finds its row instead of adding one.")
+    at: datetime = _timestamp()

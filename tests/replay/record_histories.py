@@ -12,6 +12,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import ActivityDeps
@@ -148,6 +149,39 @@ async def record_resolved_page(env, version: str, home: Path) -> None:
             server.stop()
 
 
+async def record_approval_policy(version: str) -> None:
+    """A run under the approval policy: a refused approval, then an allowed one (issue 9)."""
+    home = Path(tempfile.mkdtemp())
+    csv = write_sample("breast_cancer", home / "state" / "data")
+    policy = home / "policy.toml"
+    policy.write_text((Path(__file__).parents[2] / "deploy" / "approval-policy.example.toml").read_text())
+    settings = Settings(environment="test", home=home / "state", task_queue_prefix=f"rec{uuid.uuid4().hex[:6]}-",
+                        graceful_shutdown_s=0, approval_policy_file=policy)
+    body = {"model_name": "readmission-30d", "dataset": {"uri": str(csv), "target": "target"},
+            "estimator": {"name": "logistic_regression"}, "promotion": {"canary_duration": "1s"},
+            "requested_by": "dr.chen@example.org"}
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
+                                                dev_server_extra_args=DEV_SERVER_ARGS, **client_options())
+    try:
+        async with running_workers(env.client, settings, ActivityDeps.from_settings(settings)) as queues:
+            handle = await env.client.start_workflow("TrainingPipeline", TrainingInput.model_validate(body),
+                                                     id="replay-policy", task_queue=queues.pipelines,
+                                                     result_type=TrainingResult)
+            await _until_awaiting(handle)
+            try:
+                await handle.execute_update("approve", ApprovalDecision(approver="dr.chen@example.org"))
+            except WorkflowUpdateFailedError:
+                pass  # the self-approval is refused, as recorded
+            await handle.execute_update("approve", ApprovalDecision(approver="ml-governance@example.org"))
+            await handle.result()
+            history = await handle.fetch_history()
+        path = OUT / f"{version}-training-policy-refused-then-approved.json"
+        path.write_text(history.to_json())
+        print(f"wrote {path.name} ({len(history.events)} events)")
+    finally:
+        await env.shutdown()
+
+
 if __name__ == "__main__":
     if sys.argv[2:] == ["--only-resolved-page"]:
         async def resolved() -> None:
@@ -158,6 +192,9 @@ if __name__ == "__main__":
             finally:
                 await env.shutdown()
         asyncio.run(resolved())
+        exit_now(0)
+    if sys.argv[2:] == ["--only-approval-policy"]:
+        asyncio.run(record_approval_policy(sys.argv[1]))
         exit_now(0)
     if sys.argv[2:] == ["--only-patient-risk"]:
         async def only() -> None:
