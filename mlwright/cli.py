@@ -114,7 +114,16 @@ def _parser() -> argparse.ArgumentParser:
     attrs_sub = attrs.add_subparsers(required=True, metavar="ACTION")
     attrs_sub.add_parser("register", help="register the missing ones (once per namespace)").set_defaults(
         handler=_register_search_attributes)
+    # --- codec server (issue 9) ---
+    codec = sub.add_parser("codec-server", help="serve Temporal's remote codec protocol (CLI and Web UI decoding)")
+    codec.set_defaults(handler=_codec_server)
     return parser
+
+
+def _codec_server(_args, settings: Settings) -> None:
+    from mlwright.codec_server import serve
+
+    serve(settings)
 
 
 def _population_args(parser: argparse.ArgumentParser) -> None:
