@@ -124,7 +124,16 @@ def _parser() -> argparse.ArgumentParser:
     attrs_sub = attrs.add_subparsers(required=True, metavar="ACTION")
     attrs_sub.add_parser("register", help="register the missing ones (once per namespace)").set_defaults(
         handler=_register_search_attributes)
+    # --- codec server (issue 9) ---
+    codec = sub.add_parser("codec-server", help="serve Temporal's remote codec protocol (CLI and Web UI decoding)")
+    codec.set_defaults(handler=_codec_server)
     return parser
+
+
+def _codec_server(_args, settings: Settings) -> None:
+    from mlwright.codec_server import serve
+
+    serve(settings)
 
 
 def _population_args(parser: argparse.ArgumentParser) -> None:
@@ -190,12 +199,20 @@ def _dev(_args, settings: Settings) -> None:
     from mlwright.telemetry import setup_logging
 
     setup_logging(settings)
+    if not settings.payload_encryption:  # issue 9
+        print("=" * 78 + "\nWARNING: MLWRIGHT_PAYLOAD_ENCRYPTION is off. Every input, result and failure is\n"
+              "stored by Temporal and shown in its UI IN PLAINTEXT. Never use this with patient data.\n"
+              + "=" * 78, file=sys.stderr, flush=True)
     stack = DevStack(settings)
     _pidfile(settings).parent.mkdir(parents=True, exist_ok=True)
     _pidfile(settings).write_text(str(os.getpid()))
     try:
         stack.start()
         print(f"Temporal {settings.temporal_address}  Web UI {settings.ui_url}  logs {stack.logs}", flush=True)
+        if settings.payload_encryption:  # issue 9
+            where = "MLWRIGHT_CODEC_TOKEN" if settings.codec_token else settings.home / "codec-token"
+            print(f"payloads encrypted; codec server {settings.codec_url} (token: {where})",
+                  flush=True)
         print("workers: pipelines, io, cpu, training (restarted if one dies). Ctrl-C stops everything.",
               flush=True)
         stack.watch()

@@ -72,14 +72,24 @@ class DevStack:
             "--db-filename", str((s.home / "temporal.db").resolve()),
             "--log-level", "warn",
             "--ui-disable-news-fetch",
+            *self.codec_args(),
             *tuning_args(s),
             *visibility.dev_server_args(),
         ]
 
+    def codec_args(self) -> list[str]:
+        # The Web UI decodes through the codec server; without encryption there is nothing to decode.
+        if not self.settings.payload_encryption:
+            return []
+        from mlwright.codec_server import ui_endpoint
+
+        return ["--ui-codec-endpoint", ui_endpoint(self.settings)]
+
     def service_urls(self) -> list[str]:
         s = self.settings
+        codec = [f"{s.codec_url}/healthz"] if s.payload_encryption else []
         return [f"{s.pharmacy_url.rstrip('/')}/fills", f"{s.fhir_url.rstrip('/')}/RiskAssessment",
-                f"http://127.0.0.1:{s.dev_alert_inbox_port}/alerts"]
+                f"http://127.0.0.1:{s.dev_alert_inbox_port}/alerts", *codec]
 
     def start(self) -> None:
         """Start everything; a process that fails while the stack starts is fatal (it is a setup
@@ -94,6 +104,8 @@ class DevStack:
         self._create_schema()
         self._spawn("temporal", self.server_command(), tier=0)
         self._spawn("services", [sys.executable, "-m", "mlwright.services"], tier=1)
+        if self.settings.payload_encryption:
+            self._spawn("codec-server", [sys.executable, "-m", "mlwright.cli", "codec-server"], tier=1)
         self.wait_server(timeout_s=60)
         self.wait_services(timeout_s=60)
         for index, resource in enumerate(Resource):

@@ -176,6 +176,44 @@ class Settings(BaseSettings):
     # --- approvals policy (issue 9) ---
     approval_policy_file: Path | None = Field(
         None, description="TOML policy of who may approve which model (deploy/approval-policy.example.toml).")
+    # --- Patient data safety: payload encryption, codec server, connection security (issue 9) ---
+    payload_encryption: bool = Field(True, description="Seal every payload Temporal stores with AES-256-GCM.")
+    payload_keys: dict[str, str] = Field(
+        default_factory=dict, description="Payload keys: key id -> base64 of 32 bytes; all decrypt, the active one "
+        "encrypts. Without keys or a key file, development uses <home>/payload-keys.json (created, mode 0600).",
+    )
+    payload_active_key: str | None = Field(None, description="Key id that encrypts new payloads.")
+    payload_key_file: Path | None = Field(
+        None, description='JSON file {"active": id, "keys": {id: base64}}, merged with payload_keys.'
+    )
+    payload_accept_plaintext: bool | None = Field(
+        None, description="Decode unencrypted payloads (histories from before encryption); default true "
+        "outside production. Refused in production.",
+    )
+    codec_host: str = Field("127.0.0.1", description="Bind address of `mlwright codec-server`.")
+    codec_port: int = Field(8791, ge=1, le=65535, description="Port of `mlwright codec-server`.")
+    codec_token: str | None = Field(
+        None, description="Bearer token the codec server requires; development default: <home>/codec-token "
+        "(created, mode 0600). Required in production.",
+    )
+    codec_allowed_origin: str | None = Field(
+        None, description="The one CORS origin (the Web UI) the codec server answers; default the dev UI URL."
+    )
+    codec_max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Larger codec requests get 413.")
+    temporal_tls_client_cert: Path | None = Field(None, description="mTLS client certificate (PEM).")
+    temporal_tls_client_key: Path | None = Field(None, description="mTLS client private key (PEM).")
+    temporal_tls_server_ca: Path | None = Field(None, description="CA bundle that signs the server certificate.")
+    temporal_tls_server_name: str | None = Field(None, description="Server name to verify (SNI) if not the host.")
+
+    @property
+    def accepts_plaintext_payloads(self) -> bool:
+        if self.payload_accept_plaintext is None:
+            return self.environment != "production"
+        return self.payload_accept_plaintext
+
+    @property
+    def codec_url(self) -> str:
+        return f"http://{self.codec_host}:{self.codec_port}"
 
     @classmethod
     def settings_customise_sources(
@@ -281,6 +319,19 @@ class Settings(BaseSettings):
             raise ValueError("production needs a server database: set MLWRIGHT_DATABASE_URL")
         if self.temporal_api_key is not None and self.temporal_api_key.lower() in {"", "changeme", "secret"}:
             raise ValueError("MLWRIGHT_TEMPORAL_API_KEY holds a placeholder")
+        return self
+
+    # Issue 9; after _production_is_strict so its messages come first.
+    @model_validator(mode="after")
+    def _payloads_are_sealed_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if self.payload_accept_plaintext:
+            raise ValueError("MLWRIGHT_PAYLOAD_ACCEPT_PLAINTEXT is refused in production")
+        if self.payload_encryption and not (self.payload_keys or self.payload_key_file):
+            raise ValueError("production needs MLWRIGHT_PAYLOAD_KEYS or MLWRIGHT_PAYLOAD_KEY_FILE")
+        if self.codec_token is None:
+            raise ValueError("production needs MLWRIGHT_CODEC_TOKEN for the codec server")
         return self
 
     @property

@@ -7,6 +7,8 @@ queue, a workflow id or a row.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -19,11 +21,16 @@ from temporalio.testing import WorkflowEnvironment
 from activities.deps import ActivityDeps
 from mlwright import visibility
 from mlwright.client import client_options
+from mlwright.codec import new_key
 from mlwright.queues import QueueSet, Resource
 from mlwright.sample_data import write_sample
 from mlwright.settings import Settings
 from tests.helpers import venv_bin
 from workers.definitions import build_worker
+
+# One payload key for the whole session (read when settings are first built, never at import), inherited
+# by every subprocess (workers, CLI, `mlwright dev`), so a payload sealed in one process opens in another.
+os.environ.setdefault("MLWRIGHT_PAYLOAD_KEYS", json.dumps({"test-session": new_key()}))
 
 DEV_SERVER_ARGS = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
                    *visibility.dev_server_args()]

@@ -8,12 +8,13 @@ import json
 import subprocess
 from collections.abc import Callable
 
+from tests.codec_helpers import shared_codec_server
 from tests.helpers import venv_bin
 
 
 async def temporal(*args: str, address: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = await asyncio.create_subprocess_exec(
-        venv_bin("temporal"), *args, "--address", address,
+        venv_bin("temporal"), *args, "--address", address, *shared_codec_server().cli_args(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = await proc.communicate()
     done = subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
@@ -45,3 +46,18 @@ def attributes(run: dict) -> dict:
     """Search attributes of a `workflow list -o json` row, decoded from their payloads."""
     fields = (run.get("searchAttributes") or {}).get("indexedFields") or {}
     return {name: json.loads(base64.b64decode(p["data"])) for name, p in fields.items()}
+
+
+def failure_messages(node) -> list[str]:
+    """Every failure message in a `workflow show -o json` history whose failures the codec server decoded."""
+    found = []
+    if isinstance(node, dict):
+        attrs = node.get("encodedAttributes")
+        if isinstance(attrs, dict) and "data" in attrs:
+            found.append(json.loads(base64.b64decode(attrs["data"])).get("message", ""))
+        for value in node.values():
+            found += failure_messages(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += failure_messages(value)
+    return found

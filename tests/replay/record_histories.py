@@ -25,6 +25,9 @@ from tests.conftest import DEV_SERVER_ARGS, running_workers
 from tests.helpers import venv_bin
 
 OUT = Path(__file__).parent / "histories"
+# Recorded histories are committed and replayed by anyone: sealed with a throwaway key they could never
+# be decoded again, so they are recorded in plaintext (replay accepts plaintext outside production).
+PLAINTEXT = Settings(environment="test", payload_encryption=False)
 
 
 async def _until_awaiting(handle) -> None:
@@ -43,7 +46,7 @@ async def record(version: str) -> None:
     body = {"model_name": "bc", "dataset": {"uri": str(csv), "target": "target"},
             "estimator": {"name": "logistic_regression"}, "promotion": {"canary_duration": "1s"}}
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
-                                                dev_server_extra_args=DEV_SERVER_ARGS, **client_options())
+                                                dev_server_extra_args=DEV_SERVER_ARGS, **client_options(PLAINTEXT))
     try:
         async with running_workers(env.client, settings, ActivityDeps.from_settings(settings)) as queues:
             async def run(name: str, payload, decide: str | None):
@@ -199,7 +202,7 @@ if __name__ == "__main__":
     if sys.argv[2:] == ["--only-patient-risk"]:
         async def only() -> None:
             env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
-                                                        dev_server_extra_args=DEV_SERVER_ARGS, **client_options())
+                                                        dev_server_extra_args=DEV_SERVER_ARGS, **client_options(PLAINTEXT))
             try:
                 await record_patient_risk(env, sys.argv[1], Path(tempfile.mkdtemp()))
             finally:

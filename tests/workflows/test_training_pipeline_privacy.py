@@ -7,25 +7,29 @@ every activity's input, result and failure: it is scanned, payloads decoded, for
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import date
 
 import pytest
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.json_format import MessageToDict, ParseDict
+from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
+from mlwright.client import client_options
 from mlwright.patient_risk import synthetic
 from tests.conftest import running_workers
 from tests.workflows.test_training_pipeline import start, training_input
 
+CODEC = client_options()["data_converter"].payload_codec  # payloads are sealed: open them as a reader would
+
 
 def decoded_strings(node: object) -> list[str]:
-    """Every string in a history event, with payload bodies base64-decoded so their JSON is searchable."""
+    """Every string in a history event, with payload bodies decrypted so their JSON is searchable."""
     if isinstance(node, dict):
         if "metadata" in node and "data" in node:
-            return [base64.b64decode(node["data"]).decode("utf-8", "replace"),
-                    *decoded_strings(node["metadata"])]
+            payload = CODEC.open(ParseDict(node, Payload())) if CODEC else ParseDict(node, Payload())
+            return [payload.data.decode("utf-8", "replace"),
+                    *(v.decode("utf-8", "replace") for v in payload.metadata.values())]
         return [s for value in node.values() for s in decoded_strings(value)]
     if isinstance(node, list):
         return [s for value in node for s in decoded_strings(value)]
