@@ -23,6 +23,7 @@ from mlwright.patient_risk import bootstrap
 from mlwright.queues import QueueSet
 from tests.conftest import DEV_SERVER_ARGS, running_workers
 from tests.helpers import venv_bin
+from tests.replay.record_histories import PLAINTEXT
 from tests.workflows.patient_risk_world import RUN_DATE, start_services
 
 OUT = Path(__file__).parent / "histories"
@@ -55,7 +56,7 @@ async def record_downstream(env, version: str, home: Path) -> None:
 
 async def main(version: str) -> None:
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
-                                                dev_server_extra_args=DEV_SERVER_ARGS, **client_options())
+                                                dev_server_extra_args=DEV_SERVER_ARGS, **client_options(PLAINTEXT))
     try:
         await record_downstream(env, version, Path(tempfile.mkdtemp()))
     finally:

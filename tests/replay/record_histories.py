@@ -164,7 +164,7 @@ async def record_approval_policy(version: str) -> None:
             "estimator": {"name": "logistic_regression"}, "promotion": {"canary_duration": "1s"},
             "requested_by": "dr.chen@example.org"}
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
-                                                dev_server_extra_args=DEV_SERVER_ARGS, **client_options())
+                                                dev_server_extra_args=DEV_SERVER_ARGS, **client_options(PLAINTEXT))
     try:
         async with running_workers(env.client, settings, ActivityDeps.from_settings(settings)) as queues:
             handle = await env.client.start_workflow("TrainingPipeline", TrainingInput.model_validate(body),
@@ -189,7 +189,7 @@ if __name__ == "__main__":
     if sys.argv[2:] == ["--only-resolved-page"]:
         async def resolved() -> None:
             env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
-                                                        dev_server_extra_args=DEV_SERVER_ARGS, **client_options())
+                                                        dev_server_extra_args=DEV_SERVER_ARGS, **client_options(PLAINTEXT))
             try:
                 await record_resolved_page(env, sys.argv[1], Path(tempfile.mkdtemp()))
             finally:
