@@ -158,3 +158,18 @@ class PromotionClaim(SQLModel, table=True):
     workflow_id: str
     run_id: str = Field(description="First run id of the claiming execution chain.")
     created_at: datetime = _timestamp()
+
+
+class FeatureRunStats(SQLModel, table=True):
+    """One feature's distribution in one FeaturePipeline run (issue 7): the drift references."""
+
+    __tablename__ = "feature_run_stats"
+    __table_args__ = (UniqueConstraint("feature_set", "run_key", "feature", name="uq_feature_run_stats"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feature_set: str = Field(index=True, max_length=64)
+    run_key: str = Field(index=True)
+    run_date: str = Field(index=True)
+    feature: str
+    stats: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = _timestamp()
