@@ -1,0 +1,101 @@
+"""Features + statistics + drift for a million patients × 47 features: wall time and peak RSS.
+
+The parent process generates two synthetic populations (current and reference run dates) and
+writes their sources as Parquet; a fresh child process then does what a FeaturePipeline run does
+with them — read the sources, compute the 47 features (mlwright.features.compute), summarise
+every feature (mlwright.features.stats) and compare with the reference features
+(mlwright.ml.drift) — so its peak RSS is the pipeline's, not the generator's.
+
+    .venv/bin/python bench/features.py [--patients 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+TABLES = ("patients", "encounters", "diagnoses", "labs", "claims", "fills")
+# Low-cardinality text columns are read as categoricals, as the pipeline's extract step does.
+CATEGORIES = ["sex", "encounter_type", "condition", "icd10", "test", "unit", "category", "drug_class"]
+
+
+def _prepare(root: Path, patients: int) -> None:
+    import pandas as pd
+
+    from mlwright.features.compute import compute_features_fast
+    from mlwright.patient_risk.synthetic import generate
+
+    ref = generate(patients, seed=2, run_date=date(2026, 2, 1))
+    compute_features_fast(*(getattr(ref, t) for t in TABLES), date(2026, 2, 1)).to_parquet(root / "reference.parquet")
+    del ref
+    cur = generate(patients, seed=1, run_date=date(2026, 3, 1))
+    for t in TABLES:
+        frame: pd.DataFrame = getattr(cur, t)
+        frame.drop(columns=[c for c in ("encounter_id", "claim_id", "fill_id") if c in frame]).to_parquet(
+            root / f"{t}.parquet", index=False)
+
+
+def _run(root: Path) -> dict:
+    import pandas as pd
+
+    from mlwright.features.compute import compute_features_fast
+    from mlwright.features.stats import summarize
+    from mlwright.ml.drift import compare
+
+    t0 = time.perf_counter()
+    frames = {}
+    for t in TABLES:
+        frame = pd.read_parquet(root / f"{t}.parquet")
+        for c in CATEGORIES:
+            if c in frame:
+                frame[c] = frame[c].astype("category")
+        frames[t] = frame
+    reference = pd.read_parquet(root / "reference.parquet")
+    t1 = time.perf_counter()
+    features = compute_features_fast(*(frames[t] for t in TABLES), date(2026, 3, 1))
+    t2 = time.perf_counter()
+    summaries = summarize(features)
+    t3 = time.perf_counter()
+    result = compare(reference, features)
+    t4 = time.perf_counter()
+    rows = {t: len(f) for t, f in frames.items()}
+    return {"rows": rows, "features": features.shape, "read_s": t1 - t0, "features_s": t2 - t1,
+            "stats_s": t3 - t2, "drift_s": t4 - t3, "total_s": t4 - t1, "summaries": len(summaries),
+            "drift_level": result.level, "drifted": len(result.drifted),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        print(json.dumps(_run(Path(sys.argv[2]))))
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--patients", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        g0 = time.perf_counter()
+        _prepare(Path(tmp), args.patients)
+        print(f"generated {args.patients:,} patients (two run dates) in {time.perf_counter() - g0:.0f} s")
+        child = subprocess.run([sys.executable, __file__, "--child", tmp], capture_output=True, text=True)
+        if child.returncode:
+            sys.exit(child.stderr)
+        out = json.loads(child.stdout)
+    print(f"source rows: {out['rows']}")
+    print(f"feature matrix: {out['features'][0]:,} × {out['features'][1]}")
+    print(f"read sources  {out['read_s']:6.2f} s (not in the total)")
+    print(f"features      {out['features_s']:6.2f} s")
+    print(f"statistics    {out['stats_s']:6.2f} s  ({out['summaries']} features)")
+    print(f"drift         {out['drift_s']:6.2f} s  (level {out['drift_level']}, {out['drifted']} features flagged)")
+    print(f"total         {out['total_s']:6.2f} s   target < 20 s")
+    print(f"peak RSS      {out['peak_rss_mb']:6.0f} MB  target < 2048 MB (whole child: sources + features + reference)")
+
+
+if __name__ == "__main__":
+    main()
