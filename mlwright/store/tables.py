@@ -173,3 +173,17 @@ class FeatureRunStats(SQLModel, table=True):
     feature: str
     stats: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime = _timestamp()
+
+
+class SourceWatermark(SQLModel, table=True):
+    """Newest source timestamp a successful FeaturePipeline run has consumed (issue 7)."""
+
+    __tablename__ = "source_watermark"
+    __table_args__ = (UniqueConstraint("feature_set", "source", name="uq_source_watermark"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feature_set: str = Field(max_length=64)
+    source: str = Field(max_length=64)
+    watermark: str = Field(description="ISO timestamp; rows at or before it were read by an earlier run.")
+    run_key: str
+    updated_at: datetime = _timestamp()
