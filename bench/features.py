@@ -22,6 +22,11 @@ from datetime import date
 from pathlib import Path
 
 TABLES = ("patients", "encounters", "diagnoses", "labs", "claims", "fills")
+# The columns the features use: the pipeline's extract step reads only these.
+COLUMNS = {"patients": ["patient_id", "age", "sex"],
+           "encounters": ["patient_id", "admit_date", "encounter_type", "length_of_stay"],
+           "diagnoses": ["patient_id", "condition"], "labs": ["patient_id", "collected_date", "test", "value"],
+           "claims": ["patient_id", "category", "amount"], "fills": ["patient_id", "drug_class", "fill_date"]}
 # Low-cardinality text columns are read as categoricals, as the pipeline's extract step does.
 CATEGORIES = ["sex", "encounter_type", "condition", "icd10", "test", "unit", "category", "drug_class"]
 
@@ -52,7 +57,7 @@ def _run(root: Path) -> dict:
     t0 = time.perf_counter()
     frames = {}
     for t in TABLES:
-        frame = pd.read_parquet(root / f"{t}.parquet")
+        frame = pd.read_parquet(root / f"{t}.parquet", columns=COLUMNS[t])
         for c in CATEGORIES:
             if c in frame:
                 frame[c] = frame[c].astype("category")

@@ -21,13 +21,16 @@ from mlwright.patient_risk.synthetic import CONDITIONS, LAB_TESTS
 _DRUGS = ("anticoagulant", "insulin", "diuretic", "opioid", "steroid")
 
 
-def _codes(index: pd.Index, ids: pd.Series) -> np.ndarray:
-    """Row number of each id in ``index`` (one Arrow hash join; pandas would copy to objects first).
+def _codes(index: pd.Index, *columns: pd.Series) -> list[np.ndarray]:
+    """Row number in ``index`` of each id of each column: one Arrow hash lookup for all tables
+    (the id set is hashed once; pandas would first copy the strings to Python objects).
 
     -1 for rows of patients outside the population: they have no feature row (as in the reference).
     """
-    found = pc.index_in(pa.array(ids), value_set=pa.array(index))
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    probe = pa.chunked_array([pa.array(c, type=pa.string()) for c in columns], type=pa.string())
+    found = pc.index_in(probe, value_set=pa.array(index, type=pa.string()))
+    flat = found.fill_null(-1).to_numpy().astype(np.int64)
+    return np.split(flat, np.cumsum([len(c) for c in columns])[:-1])
 
 
 def _small(values: pd.Series, categories) -> np.ndarray:
@@ -41,6 +44,17 @@ def _small(values: pd.Series, categories) -> np.ndarray:
 def _days(day: pd.Timestamp, values: pd.Series) -> np.ndarray:
     stamps = pd.to_datetime(values).to_numpy("datetime64[D]")
     return (np.datetime64(day.date(), "D") - stamps).astype(np.int64)
+
+
+def _distinct_per_row(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Distinct small non-negative ``values`` per patient code, via an n × span presence table
+    (np.unique on a few million int64 keys hashes them and took seconds)."""
+    if len(codes) == 0:
+        return np.zeros(n, dtype=np.int64)
+    span = int(values.max()) + 1
+    seen = np.zeros(n * span, dtype=bool)
+    seen[codes * span + values] = True
+    return seen.reshape(n, span).sum(axis=1)
 
 
 class _Agg:
@@ -70,8 +84,7 @@ class _Agg:
     def nunique(self, values) -> np.ndarray:
         # Distinct (patient, value) pairs, counted per patient.
         v = pd.factorize(self._sel(values))[0].astype(np.int64)
-        pairs = np.unique(self.codes.astype(np.int64) * (int(v.max(initial=0)) + 1) + v)
-        return np.bincount(pairs // (int(v.max(initial=0)) + 1), minlength=self.n)
+        return _distinct_per_row(self.codes.astype(np.int64), v, self.n)
 
 
 def compute_features_fast(patients: pd.DataFrame, encounters: pd.DataFrame, diagnoses: pd.DataFrame,
@@ -81,10 +94,13 @@ def compute_features_fast(patients: pd.DataFrame, encounters: pd.DataFrame, diag
     day = pd.Timestamp(run_date)
     index = pd.Index(patients["patient_id"], name="patient_id")
     n = len(index)
+    enc_codes, dx_codes, lab_codes, claim_codes, fill_codes = _codes(
+        index, encounters["patient_id"], diagnoses["patient_id"], labs["patient_id"], claims["patient_id"],
+        fills["patient_id"])
     cols: dict[str, np.ndarray] = {
         "age": patients["age"].to_numpy(), "sex_male": (patients["sex"] == "M").to_numpy().astype(int)}
 
-    enc = _Agg(_codes(index, encounters["patient_id"]), n)
+    enc = _Agg(enc_codes, n)
     kind = _small(encounters["encounter_type"], ("inpatient", "ed", "outpatient"))
     age_days = _days(day, encounters["admit_date"])
     cols["enc_count_365d"] = enc.count()
@@ -97,15 +113,15 @@ def compute_features_fast(patients: pd.DataFrame, encounters: pd.DataFrame, diag
     cols["enc_count_90d"] = enc.count(age_days <= 90)
     cols["inpatient_count_90d"] = enc.count((age_days <= 90) & (kind == 0))
 
-    dx = _Agg(_codes(index, diagnoses["patient_id"]), n)
+    dx = _Agg(dx_codes, n)
     condition = _small(diagnoses["condition"], CONDITIONS)
     for i, name in enumerate(CONDITIONS):
         cols[f"has_{name}"] = (dx.count(condition == i) > 0).astype(int)
     cols["chronic_condition_count"] = sum(cols[f"has_{c}"] for c in CONDITIONS)
 
-    _labs(cols, index, labs)
+    _labs(cols, index, labs, lab_codes)
 
-    cl = _Agg(_codes(index, claims["patient_id"]), n)
+    cl = _Agg(claim_codes, n)
     category = _small(claims["category"], ("ed", "inpatient"))
     count = cl.count()
     amount = cl.sum(claims["amount"])
@@ -116,7 +132,7 @@ def compute_features_fast(patients: pd.DataFrame, encounters: pd.DataFrame, diag
     with np.errstate(invalid="ignore", divide="ignore"):
         cols["claim_amount_mean_365d"] = np.where(count > 0, amount / np.maximum(count, 1), 0.0).round(2)
 
-    fl = _Agg(_codes(index, fills["patient_id"]), n)
+    fl = _Agg(fill_codes, n)
     drug_classes = pd.Categorical(fills["drug_class"])
     drug = drug_classes.codes
     drug_code = {name: i for i, name in enumerate(drug_classes.categories)}
@@ -131,9 +147,8 @@ def compute_features_fast(patients: pd.DataFrame, encounters: pd.DataFrame, diag
     return pd.DataFrame({name: cols[name] for name in FEATURE_NAMES}, index=index)
 
 
-def _labs(cols: dict, index: pd.Index, labs: pd.DataFrame) -> None:
+def _labs(cols: dict, index: pd.Index, labs: pd.DataFrame, codes: np.ndarray) -> None:
     n = len(index)
-    codes = _codes(index, labs["patient_id"])
     keep = codes >= 0
     codes = codes[keep].astype(np.int64)
     test_idx = _small(labs["test"], LAB_TESTS)[keep]
@@ -144,7 +159,7 @@ def _labs(cols: dict, index: pd.Index, labs: pd.DataFrame) -> None:
     key = codes * t + np.where(valid, test_idx, 0)
     present = valid & ~np.isnan(value)
     # Last non-null value by collection day (groupby().last() skips nulls); ties: last row in file order.
-    order = np.lexsort((np.arange(len(key)), collected))
+    order = np.argsort(collected, kind="stable")
     order = order[present[order]]
     last = np.full(n * t, np.nan)
     last[key[order]] = value[order]
@@ -157,10 +172,8 @@ def _labs(cols: dict, index: pd.Index, labs: pd.DataFrame) -> None:
         cols[f"{name}_last"] = last[:, i]
     for i, name in enumerate(LAB_TESTS):
         cols[f"{name}_mean_30d"] = mean[:, i]
-    pairs = np.unique(codes * (collected.max(initial=0) - collected.min(initial=0) + 1)
-                      + (collected - collected.min(initial=0)))
-    span = collected.max(initial=0) - collected.min(initial=0) + 1
-    cols["lab_panel_count_30d"] = np.bincount(pairs // span, minlength=n).astype(float)
+    day_offset = collected - (collected.min() if len(collected) else 0)
+    cols["lab_panel_count_30d"] = _distinct_per_row(codes, day_offset, n).astype(float)
     bounds = np.array([[-np.inf if ABNORMAL.get(t, (None, None))[0] is None else ABNORMAL[t][0],
                         np.inf if ABNORMAL.get(t, (None, None))[1] is None else ABNORMAL[t][1]] for t in LAB_TESTS]
                       + [[-np.inf, np.inf]])  # last row: tests outside the catalog are never abnormal
