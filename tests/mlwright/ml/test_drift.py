@@ -28,7 +28,7 @@ def test_psi_matches_hand_computation():
 def test_numeric_statistics_are_scipy_values():
     ref, cur = _normal(5000, seed=1), _normal(5000, shift=0.3, seed=2)
     f = compare(pd.DataFrame({"x": ref}), pd.DataFrame({"x": cur})).feature("x")
-    ks = ks_2samp(ref, cur)
+    ks = ks_2samp(ref, cur, method="asymp")
     assert f.ks_statistic == pytest.approx(ks.statistic)
     assert f.ks_pvalue == pytest.approx(ks.pvalue)
     assert f.wasserstein_normed == pytest.approx(wasserstein_distance(ref, cur) / np.std(ref))
