@@ -49,6 +49,7 @@ def _prepare(root: Path, patients: int) -> None:
 
 def _run(root: Path) -> dict:
     import pandas as pd
+    import pyarrow.parquet as pq
 
     from mlwright.features.compute import compute_features_fast
     from mlwright.features.stats import summarize
@@ -57,7 +58,7 @@ def _run(root: Path) -> dict:
     t0 = time.perf_counter()
     frames = {}
     for t in TABLES:
-        frame = pd.read_parquet(root / f"{t}.parquet", columns=COLUMNS[t])
+        frame = pq.read_table(root / f"{t}.parquet", columns=COLUMNS[t]).to_pandas(date_as_object=False)
         for c in CATEGORIES:
             if c in frame:
                 frame[c] = frame[c].astype("category")
