@@ -27,9 +27,17 @@ def _codes(index: pd.Index, *columns: pd.Series) -> list[np.ndarray]:
 
     -1 for rows of patients outside the population: they have no feature row (as in the reference).
     """
-    probe = pa.chunked_array([pa.array(c, type=pa.string()) for c in columns], type=pa.string())
-    found = pc.index_in(probe, value_set=pa.array(index, type=pa.string()))
-    flat = found.fill_null(-1).to_numpy().astype(np.int64)
+    # Arrow-backed pandas columns convert zero-copy, as ChunkedArrays; handing those to
+    # pa.chunked_array as if they were chunks iterated 16M ids in Python (15 s). Flatten instead.
+    def chunks(values) -> list[pa.Array]:
+        arr = pa.array(values)
+        parts = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+        return [part.cast(pa.large_string()) for part in parts]
+
+    probe = pa.chunked_array([part for c in columns for part in chunks(c)], type=pa.large_string())
+    found = pc.index_in(probe, value_set=pa.concat_arrays(chunks(index)))
+    filled = found.fill_null(-1)
+    flat = (pa.concat_arrays(filled.chunks) if filled.num_chunks else pa.array([], pa.int32())).to_numpy().astype(np.int64)
     return np.split(flat, np.cumsum([len(c) for c in columns])[:-1])
 
 

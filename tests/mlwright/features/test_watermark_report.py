@@ -1,6 +1,7 @@
 """Watermarks move only forward; the drift report is JSON plus an HTML table."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ def test_report_json_round_trips_and_html_lists_drifted_first(tmp_path):
     cur = pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(1, 1, size=2000)})
     result = compare(ref, cur)
     paths = report.write(tmp_path / "r", result, "risk 2026-03-01")
-    body = json.loads(open(paths["json"]).read())
+    body = json.loads(Path(paths["json"]).read_text())
     assert DriftResult.model_validate({k: v for k, v in body.items() if k != "title"}) == result
-    page = open(paths["html"]).read()
+    page = Path(paths["html"]).read_text()
     assert page.index("<td>b</td>") < page.index("<td>a</td>") and 'class="critical"' in page
