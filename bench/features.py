@@ -48,7 +48,6 @@ def _prepare(root: Path, patients: int) -> None:
 
 
 def _run(root: Path) -> dict:
-    import pandas as pd
     import pyarrow.parquet as pq
 
     from mlwright.features.compute import compute_features_fast
@@ -64,18 +63,22 @@ def _run(root: Path) -> dict:
             if c in frame:
                 frame[c] = frame[c].astype("category")
         frames[t] = frame
-    reference = pd.read_parquet(root / "reference.parquet")
     t1 = time.perf_counter()
     features = compute_features_fast(*(frames[t] for t in TABLES), date(2026, 3, 1))
     rows = {t: len(f) for t, f in frames.items()}
     del frames  # as the pipeline's compute step returns: the sources are released
     t2 = time.perf_counter()
+    # The reference partition is read only when the drift step needs it (not timed with the rest).
+    reference = pq.read_table(root / "reference.parquet").to_pandas(split_blocks=True, self_destruct=True)
+    t_ref = time.perf_counter()
     summaries = summarize(features)
     t3 = time.perf_counter()
+    read_ref = t_ref - t2
     result = compare(reference, features)
     t4 = time.perf_counter()
     return {"rows": rows, "features": features.shape, "read_s": t1 - t0, "features_s": t2 - t1,
-            "stats_s": t3 - t2, "drift_s": t4 - t3, "total_s": t4 - t1, "summaries": len(summaries),
+            "stats_s": t3 - t_ref, "drift_s": t4 - t3,
+            "total_s": t4 - t1 - read_ref, "read_ref_s": read_ref, "summaries": len(summaries),
             "drift_level": result.level, "drifted": len(result.drifted),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -97,7 +100,7 @@ def main() -> None:
         out = json.loads(child.stdout)
     print(f"source rows: {out['rows']}")
     print(f"feature matrix: {out['features'][0]:,} × {out['features'][1]}")
-    print(f"read sources  {out['read_s']:6.2f} s (not in the total)")
+    print(f"read sources  {out['read_s']:6.2f} s, reference {out['read_ref_s']:.2f} s (not in the total)")
     print(f"features      {out['features_s']:6.2f} s")
     print(f"statistics    {out['stats_s']:6.2f} s  ({out['summaries']} features)")
     print(f"drift         {out['drift_s']:6.2f} s  (level {out['drift_level']}, {out['drifted']} features flagged)")
