@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     trace_store_max_spans: int = Field(200_000, ge=100, description="Oldest spans are dropped beyond this many.")
     trace_store_max_age_days: float = Field(7, gt=0, description="Spans older than this are dropped.")
     log_level: str = Field("INFO", description="Python log level of mlwright processes.")
+    # --- feature store (issue 7) ---
+    redis_url: str | None = Field(
+        None, description="Online feature store in Redis (e.g. redis://127.0.0.1:6379/0); default SQLite.")
+    feature_store_root: Path | None = Field(None, description="Offline feature store; default <home>/features.")
+    online_store_url: str | None = Field(
+        None, description="SQLite URL of the online store when Redis is not set; default sqlite:///<home>/online.db.")
 
     # --- step ledger and metrics (issue 8) ---
     ledger: bool = Field(True, description="Record every activity attempt in the step_ledger table.")

@@ -12,6 +12,8 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlwright.patient_risk.features import ABNORMAL, FEATURE_NAMES
 from mlwright.patient_risk.synthetic import CONDITIONS, LAB_TESTS
@@ -19,14 +21,55 @@ from mlwright.patient_risk.synthetic import CONDITIONS, LAB_TESTS
 _DRUGS = ("anticoagulant", "insulin", "diuretic", "opioid", "steroid")
 
 
-def _codes(index: pd.Index, ids: pd.Series) -> np.ndarray:
-    # -1 for rows of patients outside the population: they have no feature row (as in the reference).
-    return index.get_indexer(ids)
+def _codes(index: pd.Index, *columns: pd.Series) -> list[np.ndarray]:
+    """Row number in ``index`` of each id of each column: one Arrow hash lookup for all tables
+    (the id set is hashed once; pandas would first copy the strings to Python objects).
+
+    -1 for rows of patients outside the population: they have no feature row (as in the reference).
+    """
+    # Arrow-backed pandas columns convert zero-copy, as ChunkedArrays; handing those to
+    # pa.chunked_array as if they were chunks iterated 16M ids in Python (15 s). Flatten instead.
+    def chunks(values) -> list[pa.Array]:
+        arr = pa.array(values)
+        parts = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+        return [part.cast(pa.large_string()) for part in parts]
+
+    probe = pa.chunked_array([part for c in columns for part in chunks(c)], type=pa.large_string())
+    found = pc.index_in(probe, value_set=pa.concat_arrays(chunks(index)))
+    filled = found.fill_null(-1)
+    flat = (pa.concat_arrays(filled.chunks) if filled.num_chunks else pa.array([], pa.int32())).to_numpy().astype(np.int64)
+    return np.split(flat, np.cumsum([len(c) for c in columns])[:-1])
+
+
+def _small(values: pd.Series, categories) -> np.ndarray:
+    """Codes of a low-cardinality text column in ``categories`` order (-1 for anything else)."""
+    cat = pd.Categorical(values)
+    wanted = {name: i for i, name in enumerate(categories)}
+    lookup = np.array([wanted.get(c, -1) for c in cat.categories] + [-1], dtype=np.int64)
+    return lookup[cat.codes]  # a null's code is -1: the sentinel at the end
+
+
+def _day_numbers(values: pd.Series) -> np.ndarray:
+    """Days since the epoch. Parquet dates arrive as Python ``date`` objects unless read with
+    ``date_as_object=False``; pd.to_datetime on millions of those took tens of seconds."""
+    if values.dtype == object:
+        return pa.array(values, type=pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+    return pd.to_datetime(values).to_numpy("datetime64[D]").astype(np.int64)
 
 
 def _days(day: pd.Timestamp, values: pd.Series) -> np.ndarray:
-    stamps = pd.to_datetime(values).to_numpy("datetime64[D]")
-    return (np.datetime64(day.date(), "D") - stamps).astype(np.int64)
+    return np.datetime64(day.date(), "D").astype(np.int64) - _day_numbers(values)
+
+
+def _distinct_per_row(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Distinct small non-negative ``values`` per patient code, via an n × span presence table
+    (np.unique on a few million int64 keys hashes them and took seconds)."""
+    if len(codes) == 0:
+        return np.zeros(n, dtype=np.int64)
+    span = int(values.max()) + 1
+    seen = np.zeros(n * span, dtype=bool)
+    seen[codes * span + values] = True
+    return seen.reshape(n, span).sum(axis=1)
 
 
 class _Agg:
@@ -56,8 +99,7 @@ class _Agg:
     def nunique(self, values) -> np.ndarray:
         # Distinct (patient, value) pairs, counted per patient.
         v = pd.factorize(self._sel(values))[0].astype(np.int64)
-        pairs = np.unique(self.codes.astype(np.int64) * (int(v.max(initial=0)) + 1) + v)
-        return np.bincount(pairs // (int(v.max(initial=0)) + 1), minlength=self.n)
+        return _distinct_per_row(self.codes.astype(np.int64), v, self.n)
 
 
 def compute_features_fast(patients: pd.DataFrame, encounters: pd.DataFrame, diagnoses: pd.DataFrame,
@@ -67,69 +109,72 @@ def compute_features_fast(patients: pd.DataFrame, encounters: pd.DataFrame, diag
     day = pd.Timestamp(run_date)
     index = pd.Index(patients["patient_id"], name="patient_id")
     n = len(index)
+    enc_codes, dx_codes, lab_codes, claim_codes, fill_codes = _codes(
+        index, encounters["patient_id"], diagnoses["patient_id"], labs["patient_id"], claims["patient_id"],
+        fills["patient_id"])
     cols: dict[str, np.ndarray] = {
         "age": patients["age"].to_numpy(), "sex_male": (patients["sex"] == "M").to_numpy().astype(int)}
 
-    enc = _Agg(_codes(index, encounters["patient_id"]), n)
-    kind = encounters["encounter_type"].to_numpy()
+    enc = _Agg(enc_codes, n)
+    kind = _small(encounters["encounter_type"], ("inpatient", "ed", "outpatient"))
     age_days = _days(day, encounters["admit_date"])
     cols["enc_count_365d"] = enc.count()
-    cols["inpatient_count_365d"] = enc.count(kind == "inpatient")
-    cols["ed_count_365d"] = enc.count(kind == "ed")
-    cols["outpatient_count_365d"] = enc.count(kind == "outpatient")
+    cols["inpatient_count_365d"] = enc.count(kind == 0)
+    cols["ed_count_365d"] = enc.count(kind == 1)
+    cols["outpatient_count_365d"] = enc.count(kind == 2)
     cols["los_total_365d"] = enc.sum(encounters["length_of_stay"])
     cols["los_max_365d"] = enc.extreme(encounters["length_of_stay"], np.maximum, 0.0)
     cols["days_since_last_encounter"] = enc.extreme(age_days, np.minimum, 366.0)
     cols["enc_count_90d"] = enc.count(age_days <= 90)
-    cols["inpatient_count_90d"] = enc.count((age_days <= 90) & (kind == "inpatient"))
+    cols["inpatient_count_90d"] = enc.count((age_days <= 90) & (kind == 0))
 
-    dx = _Agg(_codes(index, diagnoses["patient_id"]), n)
-    condition = diagnoses["condition"].to_numpy()
-    for name in CONDITIONS:
-        cols[f"has_{name}"] = (dx.count(condition == name) > 0).astype(int)
+    dx = _Agg(dx_codes, n)
+    condition = _small(diagnoses["condition"], CONDITIONS)
+    for i, name in enumerate(CONDITIONS):
+        cols[f"has_{name}"] = (dx.count(condition == i) > 0).astype(int)
     cols["chronic_condition_count"] = sum(cols[f"has_{c}"] for c in CONDITIONS)
 
-    _labs(cols, index, labs)
+    _labs(cols, index, labs, lab_codes)
 
-    cl = _Agg(_codes(index, claims["patient_id"]), n)
-    category = claims["category"].to_numpy()
+    cl = _Agg(claim_codes, n)
+    category = _small(claims["category"], ("ed", "inpatient"))
     count = cl.count()
     amount = cl.sum(claims["amount"])
     cols["claim_count_365d"] = count
     cols["claim_amount_365d"] = amount.round(2)
-    cols["ed_claim_count_365d"] = cl.count(category == "ed")
-    cols["inpatient_claim_count_365d"] = cl.count(category == "inpatient")
+    cols["ed_claim_count_365d"] = cl.count(category == 0)
+    cols["inpatient_claim_count_365d"] = cl.count(category == 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         cols["claim_amount_mean_365d"] = np.where(count > 0, amount / np.maximum(count, 1), 0.0).round(2)
 
-    fl = _Agg(_codes(index, fills["patient_id"]), n)
-    drug = fills["drug_class"].to_numpy()
+    fl = _Agg(fill_codes, n)
+    drug_classes = pd.Categorical(fills["drug_class"])
+    drug = drug_classes.codes
+    drug_code = {name: i for i, name in enumerate(drug_classes.categories)}
     fill_age = _days(day, fills["fill_date"])
     cols["fill_count_180d"] = fl.count()
     classes = fl.nunique(drug)
     cols["drug_class_count_180d"] = classes
     for d in _DRUGS:
-        cols[f"on_{d}"] = (fl.count(drug == d) > 0).astype(int)
-    cols["antibiotic_fill_count_90d"] = fl.count((drug == "antibiotic") & (fill_age <= 90))
+        cols[f"on_{d}"] = (fl.count(drug == drug_code.get(d, -2)) > 0).astype(int)
+    cols["antibiotic_fill_count_90d"] = fl.count((drug == drug_code.get("antibiotic", -2)) & (fill_age <= 90))
     cols["polypharmacy"] = (classes >= 5).astype(int)
     return pd.DataFrame({name: cols[name] for name in FEATURE_NAMES}, index=index)
 
 
-def _labs(cols: dict, index: pd.Index, labs: pd.DataFrame) -> None:
+def _labs(cols: dict, index: pd.Index, labs: pd.DataFrame, codes: np.ndarray) -> None:
     n = len(index)
-    codes = _codes(index, labs["patient_id"])
     keep = codes >= 0
     codes = codes[keep].astype(np.int64)
-    test = labs["test"].to_numpy()[keep]
+    test_idx = _small(labs["test"], LAB_TESTS)[keep]
     value = labs["value"].to_numpy(float)[keep]
-    collected = pd.to_datetime(labs["collected_date"]).to_numpy("datetime64[D]").astype(np.int64)[keep]
-    test_idx = pd.Index(LAB_TESTS).get_indexer(test)
+    collected = _day_numbers(labs["collected_date"])[keep]
     t = len(LAB_TESTS)
     valid = test_idx >= 0
     key = codes * t + np.where(valid, test_idx, 0)
     present = valid & ~np.isnan(value)
     # Last non-null value by collection day (groupby().last() skips nulls); ties: last row in file order.
-    order = np.lexsort((np.arange(len(key)), collected))
+    order = np.argsort(collected, kind="stable")
     order = order[present[order]]
     last = np.full(n * t, np.nan)
     last[key[order]] = value[order]
@@ -142,11 +187,11 @@ def _labs(cols: dict, index: pd.Index, labs: pd.DataFrame) -> None:
         cols[f"{name}_last"] = last[:, i]
     for i, name in enumerate(LAB_TESTS):
         cols[f"{name}_mean_30d"] = mean[:, i]
-    pairs = np.unique(codes * (collected.max(initial=0) - collected.min(initial=0) + 1)
-                      + (collected - collected.min(initial=0)))
-    span = collected.max(initial=0) - collected.min(initial=0) + 1
-    cols["lab_panel_count_30d"] = np.bincount(pairs // span, minlength=n).astype(float)
-    low = pd.Series(test).map({k: lo for k, (lo, _) in ABNORMAL.items()}).astype(float).fillna(-np.inf).to_numpy()
-    high = pd.Series(test).map({k: hi for k, (_, hi) in ABNORMAL.items()}).astype(float).fillna(np.inf).to_numpy()
+    day_offset = collected - (collected.min() if len(collected) else 0)
+    cols["lab_panel_count_30d"] = _distinct_per_row(codes, day_offset, n).astype(float)
+    bounds = np.array([[-np.inf if ABNORMAL.get(t, (None, None))[0] is None else ABNORMAL[t][0],
+                        np.inf if ABNORMAL.get(t, (None, None))[1] is None else ABNORMAL[t][1]] for t in LAB_TESTS]
+                      + [[-np.inf, np.inf]])  # last row: tests outside the catalog are never abnormal
+    low, high = bounds[test_idx, 0], bounds[test_idx, 1]
     abnormal = (value < low) | (value > high)
     cols["abnormal_lab_count_30d"] = np.bincount(codes[abnormal], minlength=n)

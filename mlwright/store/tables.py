@@ -175,3 +175,32 @@ class ApprovalAudit(SQLModel, table=True):
     reason: str = ""
     idempotency_key: str = Field(unique=True, description="A retried write finds its row instead of adding one.")
     at: datetime = _timestamp()
+
+
+class FeatureRunStats(SQLModel, table=True):
+    """One feature's distribution in one FeaturePipeline run (issue 7): the drift references."""
+
+    __tablename__ = "feature_run_stats"
+    __table_args__ = (UniqueConstraint("feature_set", "run_key", "feature", name="uq_feature_run_stats"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feature_set: str = Field(index=True, max_length=64)
+    run_key: str = Field(index=True)
+    run_date: str = Field(index=True)
+    feature: str
+    stats: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = _timestamp()
+
+
+class SourceWatermark(SQLModel, table=True):
+    """Newest source timestamp a successful FeaturePipeline run has consumed (issue 7)."""
+
+    __tablename__ = "source_watermark"
+    __table_args__ = (UniqueConstraint("feature_set", "source", name="uq_source_watermark"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feature_set: str = Field(max_length=64)
+    source: str = Field(max_length=64)
+    watermark: str = Field(description="ISO timestamp; rows at or before it were read by an earlier run.")
+    run_key: str
+    updated_at: datetime = _timestamp()

@@ -32,3 +32,12 @@ def test_rows_of_unknown_patients_are_ignored():
     a = compute_features_fast(*args[:4], pop.claims, args[4], run_date)
     b = compute_features_fast(*args[:4], pd.concat([pop.claims, stray]), args[4], run_date)
     np.testing.assert_array_equal(a.to_numpy(), b.to_numpy(), strict=False)
+
+
+def test_dates_as_python_objects_or_datetimes_give_the_same_features():
+    run_date = date(2026, 3, 1)
+    pop = generate(300, seed=9, run_date=run_date)
+    as_objects = pop.encounters.assign(admit_date=pd.to_datetime(pop.encounters["admit_date"]).dt.date.astype(object))
+    a = compute_features_fast(pop.patients, pop.encounters, pop.diagnoses, pop.labs, pop.claims, pop.fills, run_date)
+    b = compute_features_fast(pop.patients, as_objects, pop.diagnoses, pop.labs, pop.claims, pop.fills, run_date)
+    pd.testing.assert_frame_equal(a, b)

@@ -1,0 +1,49 @@
+"""Per-source watermarks: a run reads only rows newer than what the last successful run consumed.
+
+The watermark advances only when a run has finished (its last step), and only forward, so a
+failed run is re-read in full by the next one and a late backfill cannot move it back.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlmodel import Session, select
+
+from mlwright.store.tables import SourceWatermark, utcnow
+
+
+def current(session: Session, feature_set: str, source: str) -> pd.Timestamp | None:
+    row = session.exec(select(SourceWatermark).where(
+        SourceWatermark.feature_set == feature_set, SourceWatermark.source == source)).first()
+    return pd.Timestamp(row.watermark) if row else None
+
+
+def newer_than(frame: pd.DataFrame, column: str, mark: pd.Timestamp | None) -> pd.DataFrame:
+    if mark is None or frame.empty:
+        return frame
+    stamps = pd.to_datetime(frame[column], utc=True)
+    return frame[stamps > (mark if mark.tzinfo else mark.tz_localize("UTC"))]
+
+
+def high_water(frame: pd.DataFrame, column: str) -> pd.Timestamp | None:
+    if frame.empty:
+        return None
+    return pd.to_datetime(frame[column], utc=True).max()
+
+
+def advance(session: Session, feature_set: str, source: str, mark: pd.Timestamp | None, run_key: str) -> bool:
+    """Move the watermark forward to ``mark``; False (and no change) if it is not newer."""
+    if mark is None:
+        return False
+    mark = mark if mark.tzinfo else mark.tz_localize("UTC")
+    row = session.exec(select(SourceWatermark).where(
+        SourceWatermark.feature_set == feature_set, SourceWatermark.source == source)).first()
+    if row is None:
+        session.add(SourceWatermark(feature_set=feature_set, source=source, watermark=mark.isoformat(),
+                                    run_key=run_key))
+        return True
+    if mark <= pd.Timestamp(row.watermark):
+        return False
+    row.watermark, row.run_key, row.updated_at = mark.isoformat(), run_key, utcnow()
+    session.add(row)
+    return True
