@@ -13,6 +13,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from mlwright.private import private_file
+from mlwright.store import monitor as _monitor_tables  # noqa: F401  (issue 7: RetrainingMonitor tables)
 from mlwright.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
