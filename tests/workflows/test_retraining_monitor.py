@@ -11,7 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from mlwright.contracts.monitor import MonitorInput, MonitorResult, MonitorStatus
 from mlwright.store.db import session_scope
-from mlwright.store.monitor import cycles
+from mlwright.store.monitor import children, cycles
 from tests.conftest import running_workers
 
 
@@ -74,3 +74,16 @@ async def test_pause_resume_trigger_now_and_thresholds(dev_env, settings, deps, 
         assert status.recent[-1].degraded and status.child is not None  # 0.99 is out of reach: a retrain
         assert status.child.workflow_id == f"{handle.id}/retrain-2"
         await handle.terminate("test over")
+async def test_a_failing_child_is_recorded_and_the_monitor_goes_on(ts_env, settings, deps, breast_cancer_csv):
+    training = {"model_name": "bc", "dataset": {"uri": str(breast_cancer_csv), "target": "no_such_column"},
+                "estimator": {"name": "logistic_regression"}}
+    inp = monitor_input(breast_cancer_csv, max_cycles=6, training=training, cooldown="2h")
+    async with running_workers(ts_env.client, settings, deps) as queues:
+        result, wid = await run_monitor(ts_env, queues, inp)
+    with session_scope(deps.engine) as session:
+        kids = children(session, wid)
+        actions = [r.action for r in cycles(session, wid)]
+    assert kids[0].child_id == f"{wid}/retrain-3" and kids[0].outcome == "failed"
+    assert actions[:3] == ["too_few_outcomes", "none", "retrain"] and len(actions) == 6
+    # After the cool-down (2h from the failure) drift still holds, so the monitor retrains again.
+    assert actions.count("retrain") == 2 and result.cycles == 6
