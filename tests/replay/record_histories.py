@@ -181,6 +181,10 @@ async def record_approval_policy(version: str) -> None:
         path = OUT / f"{version}-training-policy-refused-then-approved.json"
         path.write_text(history.to_json())
         print(f"wrote {path.name} ({len(history.events)} events)")
+    finally:
+        await env.shutdown()
+
+
 async def record_retraining_monitor(version: str = "v3") -> None:
     """One monitor run that starts a child retrain and then continues-as-new (controls drive the cycles)."""
     from mlwright.contracts.monitor import MonitorStatus
