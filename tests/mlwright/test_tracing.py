@@ -58,13 +58,17 @@ async def test_a_cli_started_run_is_one_trace_from_workflow_to_last_activity(dev
     [root] = [s for s in run if s.name == "RunWorkflow:TrainingPipeline"]  # exported once, by the last worker
     assert root.parent is None  # the CLI sent no trace context: the worker's workflow span is the root
     # Queries and updates belong to their caller's trace (here the test's client), not the run's.
-    callers = {s.name.split(":")[0] for s in run if s.context.trace_id != root.context.trace_id}
+    # So does the audit row an approval writes (record_approval_decision runs inside the approver's
+    # update handler): it is the approver's request, and a refused one must be traceable to them.
+    audit = "record_approval_decision"
+    callers = {s.name.split(":")[0] for s in run if s.context.trace_id != root.context.trace_id
+               and not s.name.endswith(f":{audit}")}
     assert callers <= {"QueryWorkflow", "HandleQuery", "StartWorkflowUpdate", "ValidateUpdate", "HandleUpdate"}
     run = [s for s in run if s.context.trace_id == root.context.trace_id]
     assert await memo_trace_id(handle) == hex_id(root.context.trace_id)  # the run names its trace
 
     activities = [s for s in run if s.name.startswith("RunActivity:")]
-    steps = await scheduled_steps(handle)
+    steps = [step for step in await scheduled_steps(handle) if step != audit]
     assert len(steps) >= 10 and {s.name for s in activities} == {f"RunActivity:{step}" for step in steps}
     last = max(activities, key=lambda s: s.start_time)
     assert last.name == f"RunActivity:{steps[-1]}"  # to the very last activity
