@@ -1,0 +1,85 @@
+"""FeaturePipeline on the dev server: stores filled once per date, drift alerted once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from activities.deps import ActivityDeps
+from activities.feature_store.stores import feature_root
+from mlwright.contracts.feature_pipeline import FeaturePipelineResult, FeatureProgress
+from mlwright.features import offline, stats
+from mlwright.features.online import open_online_store
+from mlwright.patient_risk import sources
+from mlwright.store.db import session_scope
+from tests.conftest import running_workers
+from tests.workflows.patient_risk_world import PATIENTS, RUN_DATE, start_services
+
+DAY1, DAY2 = RUN_DATE - timedelta(days=1), RUN_DATE
+
+
+@pytest.fixture
+def world(tmp_path):
+    settings, inbox, _, servers = start_services(tmp_path)
+    settings = settings.model_copy(update={"task_queue_prefix": f"fp{uuid.uuid4().hex[:8]}-"})
+    yield settings, inbox
+    for server in servers:
+        server.stop()
+
+
+async def _run(client, queues, day, **extra) -> tuple[FeaturePipelineResult, FeatureProgress]:
+    handle = await client.start_workflow(
+        "FeaturePipeline", {"run_date": day.isoformat(), **extra}, id=f"features-{day}-{uuid.uuid4().hex[:6]}",
+        task_queue=queues.pipelines, result_type=FeaturePipelineResult)
+    result = await handle.result()
+    return result, await handle.query("progress", result_type=FeatureProgress)
+
+
+def _shift_ages(settings, years: int) -> None:
+    where = sources.SourceLocations.under(settings.resolved_sources_root, settings.ehr_url)
+    engine = sa.create_engine(where.ehr_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("update patients set age = min(age + :y, 120)"), {"y": years})
+    engine.dispose()
+
+
+async def test_runs_once_per_date_and_alerts_drift_once(dev_env, world):
+    settings, inbox = world
+    deps = ActivityDeps.from_settings(settings)
+    client = dev_env.client
+    root = feature_root(settings)
+    async with running_workers(client, settings, deps) as queues:
+        first, progress = await _run(client, queues, DAY1)
+        assert progress.state == "completed" and all(s.state == "completed" for s in progress.steps)
+        assert first.entities == first.offline_rows == first.online_rows == PATIENTS
+        assert first.features == first.stats_features == 47
+        assert first.drift_level == "none" and first.reference_date is None  # nothing earlier to compare with
+
+        again, _ = await _run(client, queues, DAY1)  # a second run for the same date
+        assert again.offline_partition == first.offline_partition
+        assert len(offline.read(root, "patient_risk")) == PATIENTS
+        assert open_online_store(settings).count("patient_risk") == PATIENTS
+        with session_scope(deps.engine) as session:
+            assert len(stats.load(session, feature_set="patient_risk", run_key=f"patient_risk/{DAY1}")) == 47
+        assert not inbox.received
+
+        _shift_ages(settings, 12)
+        drifted, _ = await _run(client, queues, DAY2)
+        assert drifted.drift_level == "critical" and drifted.reference_date == DAY1.isoformat()
+        assert "age" in drifted.drifted and "has_diabetes" not in drifted.drifted
+        assert drifted.alerts_sent == 1
+        assert (root.parent / "feature-reports").exists() and drifted.report["html"].endswith("drift.html")
+        assert len(offline.read(root, "patient_risk")) == 2 * PATIENTS
+        assert open_online_store(settings).count("patient_risk") == PATIENTS  # latest per entity
+
+        repeat, _ = await _run(client, queues, DAY2)
+        assert repeat.drift_level == "critical" and repeat.alerts_sent == 0
+
+    assert [a["kind"] for a in inbox.received] == ["feature_drift"]
+    assert sum(inbox.deliveries.values()) == 1  # not even a repeat POST for the receiver to drop
+    alert = inbox.received[0]
+    assert alert["dedup_key"] == f"features/patient_risk/{DAY2}/drift" and alert["severity"] == "critical"
+    assert "age" in alert["critical"] and "patient_id" not in alert
