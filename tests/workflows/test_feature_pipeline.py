@@ -7,13 +7,17 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from temporalio.client import WorkflowFailureError
 
 from activities.deps import ActivityDeps
 from activities.feature_store.stores import feature_root
+from mlwright import schedule_file, schedules
+from mlwright import visibility as v
 from mlwright.contracts.feature_pipeline import FeaturePipelineResult, FeatureProgress
 from mlwright.features import offline, stats
 from mlwright.features.online import open_online_store
 from mlwright.patient_risk import sources
+from mlwright.queues import QueueSet
 from mlwright.store.db import session_scope
 from tests.conftest import running_workers
 from tests.workflows.patient_risk_world import PATIENTS, RUN_DATE, start_services
@@ -83,3 +87,33 @@ async def test_runs_once_per_date_and_alerts_drift_once(dev_env, world):
     alert = inbox.received[0]
     assert alert["dedup_key"] == f"features/patient_risk/{DAY2}/drift" and alert["severity"] == "critical"
     assert "age" in alert["critical"] and "patient_id" not in alert
+
+
+async def test_a_completed_run_starts_the_declared_patient_risk_run_for_its_date(dev_env, world, tmp_path):
+    settings, _ = world
+    client = dev_env.client
+    path = tmp_path / "deps.toml"
+    path.write_text('[[dependency]]\nupstream = "FeaturePipeline"\ndownstream = "PatientRiskPipeline"\n')
+    queues = QueueSet(settings.task_queue_prefix)
+    await schedules.apply(client, schedule_file.load(path), queues, settings.resolved_database_url)
+    downstream = client.get_workflow_handle(f"{queues.prefix}PatientRiskPipeline-{DAY1.isoformat()}")
+    async with running_workers(client, settings, ActivityDeps.from_settings(settings)):
+        bad = await client.start_workflow("FeaturePipeline", {"run_date": "2026-1-1"}, id=f"bad-{uuid.uuid4().hex[:6]}",
+                                          task_queue=queues.pipelines)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await bad.result()
+        assert "run_date" in str(failed.value.cause)
+        first, _ = await _run(client, queues, DAY1)
+        try:
+            desc = await downstream.describe()
+            started = [e async for e in downstream.fetch_history_events()][0].workflow_execution_started_event_attributes
+        finally:
+            await downstream.terminate("test over")  # its models are not trained here: only its start matters
+    (payload,) = await client.data_converter.decode(started.input.payloads, [dict])  # sealed by the codec
+    assert payload["run_date"] == DAY1.isoformat()
+    assert payload["upstream"]["workflow_type"] == "FeaturePipeline"
+    assert payload["upstream"]["result"]["entities"] == first.entities == PATIENTS
+    assert desc.typed_search_attributes.get(v.UPSTREAM).startswith(f"features-{DAY1}-")
+    found = [w.id async for w in client.list_workflows(
+        f'WorkflowType = "PatientRiskPipeline" AND TaskQueue = "{queues.pipelines}"')]
+    assert found == [downstream.id]  # the failed run started nothing
