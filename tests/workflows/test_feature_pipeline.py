@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from mlwright import visibility as v
 from mlwright.contracts.feature_pipeline import FeaturePipelineResult, FeatureProgress
 from mlwright.features import offline, stats
 from mlwright.features.online import open_online_store
-from mlwright.patient_risk import sources
+from mlwright.patient_risk import bootstrap, sources
 from mlwright.queues import QueueSet
 from mlwright.store.db import session_scope
 from tests.conftest import running_workers
@@ -117,3 +117,17 @@ async def test_a_completed_run_starts_the_declared_patient_risk_run_for_its_date
     found = [w.id async for w in client.list_workflows(
         f'WorkflowType = "PatientRiskPipeline" AND TaskQueue = "{queues.pipelines}"')]
     assert found == [downstream.id]  # the failed run started nothing
+
+
+async def test_without_run_date_a_run_computes_the_day_it_started(dev_env, world):
+    settings, _ = world
+    client = dev_env.client
+    # Sources as of today, so validation (freshness) passes: only the date the run picks is under test.
+    bootstrap.seed_sources(settings, PATIENTS, seed=11, run_date=datetime.now(UTC).date())
+    async with running_workers(client, settings, ActivityDeps.from_settings(settings)) as queues:
+        handle = await client.start_workflow("FeaturePipeline", {"feature_set": "patient_risk"},
+                                             id=f"features-today-{uuid.uuid4().hex[:6]}", task_queue=queues.pipelines,
+                                             result_type=FeaturePipelineResult)
+        result = await handle.result()
+        started = (await handle.describe()).start_time
+    assert result.run_date == started.date().isoformat() and result.entities == PATIENTS
