@@ -14,6 +14,7 @@ from activities.feature_store.stores import feature_root
 from mlwright import schedule_file, schedules
 from mlwright import visibility as v
 from mlwright.contracts.feature_pipeline import FeaturePipelineResult, FeatureProgress
+from mlwright.contracts.patient_risk import PatientRiskInput
 from mlwright.features import offline, stats
 from mlwright.features.online import open_online_store
 from mlwright.patient_risk import bootstrap, sources
@@ -113,6 +114,7 @@ async def test_a_completed_run_starts_the_declared_patient_risk_run_for_its_date
     assert payload["run_date"] == DAY1.isoformat()
     assert payload["upstream"]["workflow_type"] == "FeaturePipeline"
     assert payload["upstream"]["result"]["entities"] == first.entities == PATIENTS
+    assert PatientRiskInput.model_validate(payload).upstream.workflow_id == desc.parent_id  # a valid input
     assert desc.typed_search_attributes.get(v.UPSTREAM).startswith(f"features-{DAY1}-")
     found = [w.id async for w in client.list_workflows(
         f'WorkflowType = "PatientRiskPipeline" AND TaskQueue = "{queues.pipelines}"')]
