@@ -93,7 +93,13 @@ async def _applied_hash(client: Client, schedule_id: str) -> str | None:
     payload = memo.get(SPEC_MEMO)
     if payload is None:
         return ""  # exists, but not from an mlwright spec: it gets updated
-    return client.data_converter.payload_converter.from_payload(payload, str)
+    return await _memo_str(client, payload)
+
+
+async def _memo_str(client: Client, payload) -> str:  # noqa: ANN001 - a temporalio Payload
+    # Memo payloads come back as stored: sealed by the payload codec, so decode, don't just convert.
+    [value] = await client.data_converter.decode([payload], [str])
+    return value
 
 
 async def apply(client: Client, parsed: sf.ScheduleFile, queues: QueueSet, database_url: str, *,
@@ -165,7 +171,7 @@ async def describe_all(client: Client, queues: QueueSet) -> list[dict]:
         desc = await client.get_schedule_handle(schedule_id).describe()
         s = desc.schedule
         memo = getattr(s.action, "memo", None) or {}
-        when = (client.data_converter.payload_converter.from_payload(memo[WHEN_MEMO], str) if WHEN_MEMO in memo
+        when = (await _memo_str(client, memo[WHEN_MEMO]) if WHEN_MEMO in memo
                 else ", ".join(f"every {i.every}" for i in s.spec.intervals) or _calendars(s.spec.calendars))
         upcoming = desc.info.next_action_times[:1]
         rows.append({

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import inspect
 import logging
 import resource
 import sys
@@ -79,6 +80,10 @@ class _Inbound(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         started_at = datetime.now(UTC)
         attempt = _Attempt(self.owner, activity.info(), run_tags.from_headers(input.headers), input.args)
+        if inspect.iscoroutinefunction(input.fn):
+            # An async step (a service call such as poll_training_child) runs on the event loop:
+            # wrapping it in a plain partial would make the SDK treat it as a thread-pool step.
+            return await self._execute_async(input, attempt, started_at)
         try:
             return await super().execute_activity(dataclasses.replace(input, fn=functools.partial(attempt.run,
                                                                                                    input.fn)))
@@ -91,6 +96,20 @@ class _Inbound(ActivityInboundInterceptor):
                 row = attempt.row(started_at, 0.0, 0.0, 0.0, outcome, error_type, None)
                 await asyncio.get_running_loop().run_in_executor(None, self.owner.write, row)
             raise
+
+    async def _execute_async(self, input: ExecuteActivityInput, attempt: _Attempt, started_at: datetime) -> Any:
+        wall0 = time.perf_counter()
+        outcome, error_type, result = "completed", None, None
+        try:
+            result = await super().execute_activity(input)
+            return result
+        except BaseException as e:
+            outcome, error_type = _outcome(e)
+            raise
+        finally:
+            # CPU time of a coroutine sharing the loop is not separable from its neighbours': 0.
+            row = attempt.row(started_at, time.perf_counter() - wall0, 0.0, 0.0, outcome, error_type, result)
+            await asyncio.get_running_loop().run_in_executor(None, self.owner.write, row, result)
 
 
 class _Attempt:

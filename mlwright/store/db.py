@@ -14,6 +14,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from mlwright.private import private_file
 from mlwright.store import ledger, tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from mlwright.store import monitor as _monitor_tables  # noqa: F401  (issue 7: RetrainingMonitor tables)
 
 
 def make_engine(url: str, sync_each_commit: bool = True) -> Engine:

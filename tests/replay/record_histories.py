@@ -185,6 +185,40 @@ async def record_approval_policy(version: str) -> None:
         await env.shutdown()
 
 
+async def record_retraining_monitor(version: str = "v3") -> None:
+    """One monitor run that starts a child retrain and then continues-as-new (controls drive the cycles)."""
+    from mlwright.contracts.monitor import MonitorStatus
+
+    home = Path(tempfile.mkdtemp())
+    csv = write_sample("breast_cancer", home / "state" / "data")
+    settings = Settings(environment="test", home=home / "state", task_queue_prefix=f"rec{uuid.uuid4().hex[:6]}-",
+                        graceful_shutdown_s=0)
+    body = {"model_name": "bc", "interval": "10h", "cycles_per_run": 2, "stream": {"seed": 4, "rows_per_cycle": 400},
+            "training": {"model_name": "bc", "dataset": {"uri": str(csv), "target": "target"},
+                         "estimator": {"name": "logistic_regression"}}}
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
+                                                dev_server_extra_args=DEV_SERVER_ARGS, **client_options(PLAINTEXT))
+    try:
+        async with running_workers(env.client, settings, ActivityDeps.from_settings(settings)) as queues:
+            handle = await env.client.start_workflow("RetrainingMonitor", body, id="monitor-bc",
+                                                     task_queue=queues.pipelines)
+            first_run = (await handle.describe()).run_id
+            await handle.execute_update("trigger_now", {"reason": "record"}, result_type=MonitorStatus)
+            await handle.execute_update("update_thresholds", {"min_roc_auc": 0.99})
+            await handle.execute_update("trigger_now", {"reason": "record degraded"}, result_type=MonitorStatus)
+            for _ in range(600):  # the run continues-as-new after its second cycle
+                if (await handle.describe()).run_id != first_run:
+                    break
+                await asyncio.sleep(0.1)
+            history = await env.client.get_workflow_handle("monitor-bc", run_id=first_run).fetch_history()
+            path = OUT / f"{version}-retrainingmonitor-child-and-continue-as-new.json"
+            path.write_text(history.to_json())
+            print(f"wrote {path.name} ({len(history.events)} events)")
+            await handle.terminate("recorded")
+    finally:
+        await env.shutdown()
+
+
 if __name__ == "__main__":
     if sys.argv[2:] == ["--only-resolved-page"]:
         async def resolved() -> None:
@@ -199,7 +233,9 @@ if __name__ == "__main__":
     if sys.argv[2:] == ["--only-approval-policy"]:
         asyncio.run(record_approval_policy(sys.argv[1]))
         exit_now(0)
-    if sys.argv[2:] == ["--only-patient-risk"]:
+    if sys.argv[2:] == ["--only-retraining-monitor"]:
+        asyncio.run(record_retraining_monitor(sys.argv[1]))
+    elif sys.argv[2:] == ["--only-patient-risk"]:
         async def only() -> None:
             env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
                                                         dev_server_extra_args=DEV_SERVER_ARGS, **client_options(PLAINTEXT))

@@ -18,6 +18,9 @@ from workers.definitions import STEPS, WORKFLOWS, activities_for, activity_imple
 ROOT = Path(__file__).resolve().parents[2]
 
 
+SERVICE_CALL_STEPS = {"poll_training_child"}  # issue 7: RetrainingMonitor
+
+
 def test_every_step_is_served_on_its_queue_with_its_contract(deps, settings):
     served = {r: {defn_name(a): a for a in activities_for(r, deps, settings)} for r in Resource}
     for step in STEPS:
@@ -27,7 +30,9 @@ def test_every_step_is_served_on_its_queue_with_its_contract(deps, settings):
         params = [p for p in inspect.signature(impl).parameters]
         assert len(params) == 1, f"{step.name} takes {params}: one contract argument only"
         assert hints[params[0]] is step.input and hints["return"] is step.output, step.name
-        assert not inspect.iscoroutinefunction(impl), f"{step.name}: CPU/blocking work must be a sync activity"
+        # Steps that only await the Temporal service (activity.client()) are async by design.
+        if step.name not in SERVICE_CALL_STEPS:
+            assert not inspect.iscoroutinefunction(impl), f"{step.name}: CPU/blocking work must be a sync activity"
     assert not served[Resource.PIPELINES]
 
 

@@ -79,7 +79,7 @@ async def test_an_upstream_completion_starts_the_downstream_once_per_date_and_a_
         assert desc.status == WorkflowExecutionStatus.RUNNING  # outlives the upstream (ABANDON)
         assert desc.parent_id == first.id
         started = [e async for e in down.fetch_history_events()][0].workflow_execution_started_event_attributes
-        payload = client.data_converter.payload_converter.from_payload(started.input.payloads[0], dict)
+        [payload] = await client.data_converter.decode([started.input.payloads[0]], [dict])
         assert payload == {"audience": "care-team", "run_date": RUN_DATE.isoformat()}
         sa = desc.typed_search_attributes
         from mlwright import visibility as v

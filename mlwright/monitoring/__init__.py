@@ -1,0 +1,1 @@
+"""Production monitoring: the prediction stream a RetrainingMonitor reads and its performance figures."""
