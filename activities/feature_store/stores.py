@@ -12,6 +12,7 @@ from temporalio import activity
 
 from activities.patient_risk.deps import PatientRiskDeps
 from mlwright.contracts import feature_pipeline as c
+from mlwright.errors import InvalidInput
 from mlwright.features import offline, pipeline, stats
 from mlwright.features.online import OnlineStore, open_online_store
 from mlwright.heartbeat import phase
@@ -87,6 +88,9 @@ class FeatureStoreActivities:
         if reference is None:
             activity.logger.info("no earlier partition of %s: drift not measured", inp.run.feature_set)
             return c.DriftSummary(level="none", reference_date=None)
+        if not (offline.partition_path(self.root, inp.run.feature_set, reference) / "part-0.parquet").exists():
+            # Retrying cannot create it: the run fails now, naming the field to change.
+            raise InvalidInput("reference_date", f"no partition of {inp.run.feature_set} for {reference}")
         where = report_dir(self.deps.settings, inp.run.feature_set, inp.run.run_date)
         result = pipeline.drift(root=self.root, feature_set=inp.run.feature_set, run_date=day,
                                 reference_date=reference, report_dir=where)

@@ -104,6 +104,11 @@ async def test_a_completed_run_starts_the_declared_patient_risk_run_for_its_date
         with pytest.raises(WorkflowFailureError) as failed:
             await bad.result()
         assert "run_date" in str(failed.value.cause)
+        missing = await client.start_workflow("FeaturePipeline", {"run_date": str(DAY1), "reference_date": "2020-01-01"},
+                                              id=f"noref-{uuid.uuid4().hex[:6]}", task_queue=queues.pipelines)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await missing.result()
+        assert "reference_date: no partition of patient_risk for 2020-01-01" in str(failed.value.cause.cause)
         first, _ = await _run(client, queues, DAY1)
         try:
             desc = await downstream.describe()
