@@ -14,6 +14,9 @@ from activities import activity
 from activities.datasets import DatasetActivities
 from activities.deps import ActivityDeps
 from activities.evaluation import EvaluationActivities
+from activities.feature_store.alert import FeatureAlertActivities
+from activities.feature_store.compute import FeatureComputeActivities
+from activities.feature_store.stores import FeatureStoreActivities
 from activities.features import FeatureActivities
 from activities.monitor import MonitorActivities
 from activities.patient_risk.delivery import DeliveryActivities
@@ -30,17 +33,20 @@ from mlwright.queues import QueueSet, Resource
 from mlwright.settings import Settings
 from mlwright.step_ledger import StepLedgerInterceptor
 from mlwright.steps import Step
+from mlwright.steps import feature_pipeline as feature_pipeline_steps
 from mlwright.steps import monitor as monitor_steps
 from mlwright.steps import patient_risk as patient_risk_steps
 from mlwright.steps import training as training_steps
 from mlwright.steps import triggers as trigger_steps
 from workers.faults import FaultInjection
+from workflows.feature_pipeline import FeaturePipeline
 from workflows.patient_risk import PatientRiskPipeline
 from workflows.retraining_monitor import RetrainingMonitor
 from workflows.training_pipeline import TrainingPipeline
 
-WORKFLOWS: list[type] = [TrainingPipeline, PatientRiskPipeline, RetrainingMonitor]
-STEPS: tuple[Step, ...] = (*training_steps.ALL, *patient_risk_steps.ALL, *trigger_steps.ALL, *monitor_steps.ALL)
+WORKFLOWS: list[type] = [TrainingPipeline, PatientRiskPipeline, RetrainingMonitor, FeaturePipeline]
+STEPS: tuple[Step, ...] = (*training_steps.ALL, *patient_risk_steps.ALL, *trigger_steps.ALL, *monitor_steps.ALL,
+                         *feature_pipeline_steps.ALL)
 
 
 def activity_implementations(deps: ActivityDeps, settings: Settings) -> dict[str, Callable]:
@@ -49,7 +55,8 @@ def activity_implementations(deps: ActivityDeps, settings: Settings) -> dict[str
     instances = [DatasetActivities(deps), FeatureActivities(deps), TrainingActivities(deps),
                  EvaluationActivities(deps), RegistryActivities(deps), SourceActivities(pr),
                  PreparationActivities(pr), ScoringActivities(pr), DeliveryActivities(pr), NotifyActivities(pr),
-                 RecordActivities(pr), TriggerActivities(deps), MonitorActivities(deps)]
+                 RecordActivities(pr), TriggerActivities(deps), MonitorActivities(deps),
+                 FeatureComputeActivities(pr), FeatureStoreActivities(pr), FeatureAlertActivities(pr)]
     found = {step.name: getattr(i, step.name) for step in STEPS for i in instances if hasattr(i, step.name)}
     missing = sorted({s.name for s in STEPS} - set(found))
     if missing:

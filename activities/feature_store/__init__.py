@@ -1,0 +1,1 @@
+"""FeaturePipeline's activities: sources to features, the stores, statistics, drift and its alert."""
