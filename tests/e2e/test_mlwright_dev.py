@@ -28,7 +28,7 @@ def stack_env(home: Path) -> dict[str, str]:
            "MLWRIGHT_DEV_UI_PORT": str(free_port()),
            "MLWRIGHT_PHARMACY_URL": f"http://127.0.0.1:{free_port()}",
            "MLWRIGHT_FHIR_URL": f"http://127.0.0.1:{free_port()}/fhir",
-           "MLWRIGHT_DEV_ALERT_INBOX_PORT": str(free_port())}
+           "MLWRIGHT_DEV_ALERT_INBOX_PORT": str(free_port()), "MLWRIGHT_CODEC_PORT": str(free_port())}
     env.pop("MLWRIGHT_ALERT_ROUTES", None)
     return env
 

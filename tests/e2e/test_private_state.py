@@ -27,7 +27,7 @@ def test_dev_stack_creates_its_state_owner_only(tmp_path, monkeypatch):
     for name, value in {"HOME": str(home), "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
                         "DEV_UI_PORT": str(free_port()), "PHARMACY_URL": f"http://127.0.0.1:{free_port()}",
                         "FHIR_URL": f"http://127.0.0.1:{free_port()}/fhir",
-                        "DEV_ALERT_INBOX_PORT": str(inbox)}.items():
+                        "DEV_ALERT_INBOX_PORT": str(inbox), "CODEC_PORT": str(free_port())}.items():
         monkeypatch.setenv(f"MLWRIGHT_{name}", value)  # the children read their settings from the environment
     monkeypatch.setattr(devstack, "Resource", [])  # no worker processes (see the module docstring)
     home.mkdir(mode=0o755)
