@@ -7,12 +7,29 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import pytest_asyncio
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
 
+from mlwright import visibility
+from mlwright.client import client_options
 from mlwright.contracts.monitor import MonitorInput, MonitorResult, MonitorStatus
 from mlwright.store.db import session_scope
 from mlwright.store.monitor import children, cycles
 from tests.conftest import running_workers
+from tests.helpers import venv_bin
+
+
+@pytest_asyncio.fixture(scope="module")
+async def ts_env():
+    """This module's own time-skipping server. A monitor ends right after starting an abandoned
+    child; that child, left with a pending step and no worker once the test's workers stop, holds
+    the server's clock still, so a shared server would hang every later timer test."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=venv_bin("temporal-test-server"), **client_options())
+    await visibility.register(env.client)
+    yield env
+    await env.shutdown()
 
 
 def monitor_input(csv, **overrides) -> MonitorInput:
