@@ -30,6 +30,10 @@ def private_dir(path: Path) -> Path:
 def private_file(path: Path) -> Path:
     """Create ``path`` empty if it is missing, and make it owner-only either way."""
     private_dir(path.parent)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
+    if not path.exists():
+        # Never open an existing file here: closing any descriptor of a file drops every POSIX lock
+        # this process holds on it, and a SQLite database another engine of this process has open
+        # (the step ledger's, beside the store's) would then lose writes and its WAL.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
     os.chmod(path, FILE_MODE)
     return path
