@@ -25,6 +25,7 @@ from workflows._downstream import start_downstream
 from workflows._steps import parse_input, queues_for_this_run, run_step
 from workflows._visibility import RunAttributes
 
+WATERMARK_PATCH = "mlwright-feature-watermark"
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
 
@@ -59,7 +60,7 @@ class FeaturePipeline:
         self._visible.start("FeaturePipeline", run_date=run_date)
         info = workflow.info()
         run = c.FeatureRun(workflow_id=info.workflow_id, run_id=info.first_execution_run_id,
-                           run_date=self._run_date, feature_set=inp.feature_set)
+                           run_date=self._run_date, feature_set=inp.feature_set, backfill=inp.backfill)
         self._queues = queues_for_this_run()
 
         extracted = await self._step(s.EXTRACT, c.FeatureStepInput(run=run))
@@ -73,6 +74,12 @@ class FeaturePipeline:
         drift = await self._step(s.DRIFT, c.DriftInput(
             run=run, reference_date=inp.reference_date.isoformat() if inp.reference_date else None))
         alert = await self._step(s.ALERT, c.DriftAlertInput(run=run, drift=drift))
+        advanced: list[str] = []
+        # Histories from before the watermark step replay without it.
+        if workflow.patched(WATERMARK_PATCH) and not inp.backfill:
+            advanced = (await self._step(s.WATERMARK, c.WatermarkInput(run=run, sources=extracted))).advanced
+        else:
+            self._state[s.WATERMARK.name] = "skipped"
 
         await start_downstream("FeaturePipeline", run_date, self._queues, {
             "feature_set": inp.feature_set, "entities": features.entities, "offline_partition": written.target,
@@ -84,7 +91,8 @@ class FeaturePipeline:
             entities=features.entities, features=features.features, offline_rows=written.rows,
             offline_partition=written.target, online_rows=online.rows, stats_features=summary.features,
             drift_level=drift.level, reference_date=drift.reference_date, drifted=drift.drifted,
-            report=drift.report, alerts_sent=alert.sent)
+            report=drift.report, alerts_sent=alert.sent, source_read=extracted.read,
+            read_after=extracted.read_after, watermarks_advanced=advanced)
 
     async def _step(self, step, arg):
         self._state[step.name] = "running"

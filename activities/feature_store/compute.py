@@ -4,7 +4,7 @@ content-addressed artifact reference, so a retried step writes nothing new."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
 from temporalio import activity
@@ -12,11 +12,14 @@ from temporalio import activity
 from activities.patient_risk.deps import PatientRiskDeps
 from mlwright.contracts import feature_pipeline as c
 from mlwright.contracts import patient_risk as prc
+from mlwright.contracts.refs import DatasetRef
 from mlwright.errors import DataQualityFailed
+from mlwright.features import incremental, watermark
 from mlwright.features.compute import compute_features_fast
 from mlwright.heartbeat import check_cancelled, phase
-from mlwright.patient_risk import features, sources, validation
+from mlwright.patient_risk import features, validation
 from mlwright.steps import feature_pipeline as s
+from mlwright.store.db import session_scope
 
 EVENT_TABLES = ("encounters", "diagnoses", "labs", "claims", "fills")
 
@@ -45,27 +48,41 @@ class FeatureComputeActivities:
     @s.EXTRACT.defn
     def features_extract(self, inp: c.FeatureStepInput) -> c.SourceTables:
         """EHR, 30 days of lab files, 365 days of claims and the pharmacy export (fills recorded by
-        the run date), read-only."""
-        day, where = _day(inp.run), self.deps.sources
-        phase("ehr")
-        tables = dict(sources.read_ehr(where.ehr_url, day))
-        check_cancelled()
-        phase("labs")
-        tables["labs"] = sources.read_labs(where.labs_dir, day)
-        check_cancelled()
-        phase("claims")
-        tables["claims"] = sources.read_claims(where.claims_dir, day)
-        check_cancelled()
-        phase("pharmacy")
-        # The batch export the pharmacy API serves from; a bulk read here, where the API pages.
-        fills = pd.read_parquet(where.pharmacy_file)
-        for column in ("fill_date", "recorded_date"):
-            fills[column] = pd.to_datetime(fills[column]).dt.strftime("%Y-%m-%d")
-        since = (day - timedelta(days=sources.FILL_WINDOW_DAYS)).isoformat()
-        tables["fills"] = fills[(fills["recorded_date"] <= day.isoformat()) & (fills["fill_date"] > since)]
-        out = self._refs(tables)
-        activity.logger.info("extracted %s", out.rows)
+        the run date), read-only. A source with a usable snapshot is read only after its watermark
+        (see mlwright.features.incremental); a backfill reads every source whole."""
+        day = _day(inp.run)
+        previous = {} if inp.run.backfill else self._previous(inp.run.feature_set)
+        tables: dict[str, pd.DataFrame] = {}
+        read, after, marks = {}, {}, {}
+        for spec in incremental.WATERMARKED:
+            check_cancelled()
+            phase(spec.source)
+            prior = previous.get(spec.source)
+            if incremental.usable(prior, day):
+                got = incremental.read_newer(spec.source, self.deps.sources, day, prior.watermark)
+                read[spec.source] = len(got[spec.table])
+                got[spec.table] = incremental.merge(spec.table, prior.table, got[spec.table], day)
+                after[spec.source] = prior.watermark.isoformat()
+            else:
+                got = incremental.read_full(spec.source, self.deps.sources, day)
+                read[spec.source] = len(got[spec.table])
+            tables.update(got)
+            mark = incremental.high_water(spec.source, got[spec.table])
+            if mark is not None:
+                marks[spec.source] = mark.isoformat()
+        out = self._refs(tables).model_copy(update={"read": read, "read_after": after, "high_water": marks})
+        activity.logger.info("extracted %s (read %s, incremental after %s)", out.rows, read, after)
         return out
+
+    def _previous(self, feature_set: str) -> dict[str, incremental.Previous]:
+        found = {}
+        with session_scope(self.deps.base.engine) as session:
+            for spec in incremental.WATERMARKED:
+                row = watermark.snapshot(session, feature_set, spec.source)
+                if row is not None:
+                    found[spec.source] = (row.watermark, row.run_date, DatasetRef.model_validate(row.table))
+        return {source: incremental.Previous(pd.Timestamp(mark), date.fromisoformat(day), self.store.get_frame(ref))
+                for source, (mark, day, ref) in found.items()}
 
     @s.VALIDATE.defn
     def features_validate_sources(self, inp: c.TablesInput) -> c.SourceTables:

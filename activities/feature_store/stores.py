@@ -13,7 +13,8 @@ from temporalio import activity
 from activities.patient_risk.deps import PatientRiskDeps
 from mlwright.contracts import feature_pipeline as c
 from mlwright.errors import InvalidInput
-from mlwright.features import offline, pipeline, stats
+from mlwright.features import offline, pipeline, stats, watermark
+from mlwright.features.incremental import WATERMARKED
 from mlwright.features.online import OnlineStore, open_online_store
 from mlwright.heartbeat import phase
 from mlwright.steps import feature_pipeline as s
@@ -98,3 +99,24 @@ class FeatureStoreActivities:
                               drifted=[f.feature for f in result.drifted],
                               critical=[f.feature for f in result.drifted if f.level.value == "critical"],
                               report={"json": str(where / "drift.json"), "html": str(where / "drift.html")})
+
+    @s.WATERMARK.defn
+    def features_advance_watermark(self, inp: c.WatermarkInput) -> c.WatermarkResult:
+        """Each source's watermark to the newest time its tables hold, with the tables as the snapshot
+        the next run adds to; forward only, all sources in one transaction (a retry finds them moved)."""
+        if inp.run.backfill:
+            # Backfills run out of order and several at once; the marks belong to the daily runs.
+            raise InvalidInput("run.backfill", "a backfill run never moves the source watermarks")
+        advanced, marks = [], {}
+        with session_scope(self.deps.base.engine) as session:
+            for spec in WATERMARKED:
+                mark = inp.sources.high_water.get(spec.source)
+                table = inp.sources.tables[spec.table].model_dump(mode="json")
+                if watermark.commit(session, feature_set=inp.run.feature_set, source=spec.source,
+                                    mark=pd.Timestamp(mark) if mark else None, run_date=inp.run.run_date,
+                                    table=table, run_key=inp.run.run_key):
+                    advanced.append(spec.source)
+                now = watermark.current(session, inp.run.feature_set, spec.source)
+                if now is not None:
+                    marks[spec.source] = now.isoformat()
+        return c.WatermarkResult(advanced=advanced, marks=marks)

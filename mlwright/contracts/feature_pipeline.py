@@ -32,6 +32,8 @@ class FeaturePipelineInput(Contract):
                                                           "latest earlier partition of the feature set.")
     upstream: UpstreamRun | None = Field(None, description="Set when a declared dependency started this run.")
     tags: Tags | None = Field(None, description="Attribution (team, project) copied onto every step-ledger row.")
+    backfill: bool = Field(False, description="Set by `mlwright backfill`: read every source's whole window and "
+                                              "leave the watermarks where they are.")
 
     _iso_run = field_validator("run_date", "reference_date", mode="before")(classmethod(lambda cls, v: _iso(v)))
 
@@ -41,6 +43,7 @@ class FeatureRun(Contract):
     run_id: str = Field(description="First run id of the execution chain.")
     run_date: str
     feature_set: str
+    backfill: bool = False
 
     @property
     def run_key(self) -> str:
@@ -55,6 +58,11 @@ class FeatureStepInput(Contract):
 class SourceTables(Contract):
     tables: dict[str, DatasetRef]
     rows: dict[str, int]
+    read: dict[str, int] = Field(default_factory=dict, description="Rows taken from each source system this run "
+                                 "(only those after its watermark when read incrementally).")
+    read_after: dict[str, str] = Field(default_factory=dict, description="Watermark each incrementally read "
+                                       "source was read after; a source not named was read whole.")
+    high_water: dict[str, str] = Field(default_factory=dict, description="Newest time per source in the tables.")
 
 
 class TablesInput(FeatureStepInput):
@@ -107,6 +115,15 @@ class DriftAlertResult(Contract):
     already_sent: int
 
 
+class WatermarkInput(FeatureStepInput):
+    sources: SourceTables = Field(description="What the extract step read: tables and high-water marks.")
+
+
+class WatermarkResult(Contract):
+    advanced: list[str] = Field(description="Sources whose watermark moved forward.")
+    marks: dict[str, str] = Field(description="Each source's watermark after the step.")
+
+
 class FeaturePipelineResult(Contract):
     run_date: str
     feature_set: str
@@ -123,11 +140,14 @@ class FeaturePipelineResult(Contract):
     drifted: list[str]
     report: dict[str, str]
     alerts_sent: int
+    source_read: dict[str, int] = Field(default_factory=dict, description="Rows read from each source system.")
+    read_after: dict[str, str] = Field(default_factory=dict, description="Sources read incrementally, and after what.")
+    watermarks_advanced: list[str] = Field(default_factory=list)
 
 
 class StepStatus(Contract):
     name: str
-    state: Literal["pending", "running", "completed"]
+    state: Literal["pending", "running", "completed", "skipped"]
 
 
 class FeatureProgress(Contract):

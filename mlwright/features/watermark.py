@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlmodel import Session, select
 
-from mlwright.store.tables import SourceWatermark, utcnow
+from mlwright.store.tables import SourceSnapshot, SourceWatermark, utcnow
 
 
 def current(session: Session, feature_set: str, source: str) -> pd.Timestamp | None:
@@ -45,5 +45,26 @@ def advance(session: Session, feature_set: str, source: str, mark: pd.Timestamp 
     if mark <= pd.Timestamp(row.watermark):
         return False
     row.watermark, row.run_key, row.updated_at = mark.isoformat(), run_key, utcnow()
+    session.add(row)
+    return True
+
+
+def snapshot(session: Session, feature_set: str, source: str) -> SourceSnapshot | None:
+    return session.exec(select(SourceSnapshot).where(
+        SourceSnapshot.feature_set == feature_set, SourceSnapshot.source == source)).first()
+
+
+def commit(session: Session, *, feature_set: str, source: str, mark: pd.Timestamp | None, run_date: str,
+           table: dict, run_key: str) -> bool:
+    """Advance the watermark and, with it, the snapshot it belongs to; nothing when not newer.
+
+    Both rows change in the caller's transaction, so a crash never leaves a watermark pointing past
+    the table that holds its rows."""
+    if not advance(session, feature_set, source, mark, run_key):
+        return False
+    row = snapshot(session, feature_set, source) or SourceSnapshot(feature_set=feature_set, source=source,
+                                                                   run_date=run_date, watermark="", run_key=run_key)
+    row.run_date, row.watermark, row.table, row.run_key, row.updated_at = (
+        run_date, mark.isoformat() if mark.tzinfo else mark.tz_localize("UTC").isoformat(), table, run_key, utcnow())
     session.add(row)
     return True

@@ -22,6 +22,9 @@ ONLINE = Step("features_write_online", "Write online store", c.FrameInput, c.Sto
 STATS = Step("features_statistics", "Feature statistics", c.FrameInput, c.StatsWritten, CPU, COMPUTE)
 DRIFT = Step("features_drift", "Drift vs reference", c.DriftInput, c.DriftSummary, CPU, COMPUTE)
 ALERT = Step("features_drift_alert", "Alert on drift", c.DriftAlertInput, c.DriftAlertResult, IO, WRITE)
+# Last, so only a run that finished moves the marks; not run by backfills (see mlwright/features/incremental.py).
+WATERMARK = Step("features_advance_watermark", "Advance source watermarks", c.WatermarkInput, c.WatermarkResult,
+                 IO, WRITE)
 
-STEPS: tuple[Step, ...] = (EXTRACT, VALIDATE, COMPUTE_FEATURES, CHECK, OFFLINE, ONLINE, STATS, DRIFT, ALERT)
+STEPS: tuple[Step, ...] = (EXTRACT, VALIDATE, COMPUTE_FEATURES, CHECK, OFFLINE, ONLINE, STATS, DRIFT, ALERT, WATERMARK)
 ALL = STEPS

@@ -204,3 +204,21 @@ class SourceWatermark(SQLModel, table=True):
     watermark: str = Field(description="ISO timestamp; rows at or before it were read by an earlier run.")
     run_key: str
     updated_at: datetime = _timestamp()
+
+
+class SourceSnapshot(SQLModel, table=True):
+    """The window table a successful FeaturePipeline run consumed from one source, by reference: an
+    incremental run adds the rows after the source's watermark to it (mlwright/features/incremental.py).
+    Written with the watermark, in one transaction, by the run's last step."""
+
+    __tablename__ = "source_snapshot"
+    __table_args__ = (UniqueConstraint("feature_set", "source", name="uq_source_snapshot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feature_set: str = Field(max_length=64)
+    source: str = Field(max_length=64)
+    run_date: str = Field(description="Date of the run whose windows the table holds; serves later dates only.")
+    watermark: str = Field(description="The source's watermark when the table was consumed (ISO timestamp).")
+    table: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, description="DatasetRef of the table.")
+    run_key: str
+    updated_at: datetime = _timestamp()
