@@ -210,6 +210,11 @@ class Settings(BaseSettings):
     temporal_tls_client_key: Path | None = Field(None, description="mTLS client private key (PEM).")
     temporal_tls_server_ca: Path | None = Field(None, description="CA bundle that signs the server certificate.")
     temporal_tls_server_name: str | None = Field(None, description="Server name to verify (SNI) if not the host.")
+    # --- feature backfills (issue 7) ---
+    backfill_concurrency: int = Field(
+        2, ge=1, le=64, description="`mlwright backfill`: most FeaturePipeline runs at once (--concurrency overrides).")
+    backfill_max_days: int = Field(
+        366, ge=1, description="`mlwright backfill`: the longest date range one command may start.")
 
     @property
     def accepts_plaintext_payloads(self) -> bool:
