@@ -72,7 +72,8 @@ class FeaturePipeline:
         online = await self._step(s.ONLINE, frame)
         summary = await self._step(s.STATS, frame)
         drift = await self._step(s.DRIFT, c.DriftInput(
-            run=run, reference_date=inp.reference_date.isoformat() if inp.reference_date else None))
+            run=run, reference_date=inp.reference_date.isoformat() if inp.reference_date else None,
+            reference_model=inp.reference_model))
         alert = await self._step(s.ALERT, c.DriftAlertInput(run=run, drift=drift))
         advanced: list[str] = []
         # Histories from before the watermark step replay without it.
@@ -90,7 +91,7 @@ class FeaturePipeline:
             run_date=self._run_date, feature_set=inp.feature_set, source_rows=clean.rows,
             entities=features.entities, features=features.features, offline_rows=written.rows,
             offline_partition=written.target, online_rows=online.rows, stats_features=summary.features,
-            drift_level=drift.level, reference_date=drift.reference_date, drifted=drift.drifted,
+            drift_level=drift.level, reference_date=drift.reference_date, reference=drift.reference, drifted=drift.drifted,
             report=drift.report, alerts_sent=alert.sent, source_read=extracted.read,
             read_after=extracted.read_after, watermarks_advanced=advanced)
 

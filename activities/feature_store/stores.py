@@ -13,10 +13,11 @@ from temporalio import activity
 from activities.patient_risk.deps import PatientRiskDeps
 from mlwright.contracts import feature_pipeline as c
 from mlwright.errors import InvalidInput
-from mlwright.features import offline, pipeline, stats, watermark
+from mlwright.features import offline, pipeline, reference, stats, watermark
 from mlwright.features.incremental import WATERMARKED
 from mlwright.features.online import OnlineStore, open_online_store
 from mlwright.heartbeat import phase
+from mlwright.patient_risk import features
 from mlwright.steps import feature_pipeline as s
 from mlwright.store.db import session_scope
 
@@ -81,24 +82,39 @@ class FeatureStoreActivities:
 
     @s.DRIFT.defn
     def features_drift(self, inp: c.DriftInput) -> c.DriftSummary:
-        """PSI, KS, Wasserstein and Jensen-Shannon per feature against the reference partition, with
-        the report (JSON + HTML) beside the run; no reference yet: level none, nothing compared."""
+        """PSI, KS, Wasserstein and Jensen-Shannon per feature against the reference (see
+        mlwright.features.reference for which), with the report (JSON + HTML) beside the run; no
+        reference yet: level none, nothing compared."""
         day = date.fromisoformat(inp.run.run_date)
-        reference = (date.fromisoformat(inp.reference_date) if inp.reference_date
-                     else earlier_partition(self.root, inp.run.feature_set, day))
-        if reference is None:
-            activity.logger.info("no earlier partition of %s: drift not measured", inp.run.feature_set)
-            return c.DriftSummary(level="none", reference_date=None)
-        if not (offline.partition_path(self.root, inp.run.feature_set, reference) / "part-0.parquet").exists():
-            # Retrying cannot create it: the run fails now, naming the field to change.
-            raise InvalidInput("reference_date", f"no partition of {inp.run.feature_set} for {reference}")
         where = report_dir(self.deps.settings, inp.run.feature_set, inp.run.run_date)
-        result = pipeline.drift(root=self.root, feature_set=inp.run.feature_set, run_date=day,
-                                reference_date=reference, report_dir=where)
-        return c.DriftSummary(level=result.level.value, reference_date=reference.isoformat(),
+        kw = {"root": self.root, "feature_set": inp.run.feature_set, "run_date": day, "report_dir": where}
+        partition = date.fromisoformat(inp.reference_date) if inp.reference_date else None
+        trained = None if partition else self._training_reference(inp)
+        if trained is not None:
+            result = pipeline.drift_against(trained.frame, label=trained.label, **kw)
+            label, partition_used = trained.label, None
+        else:
+            partition_used = partition or earlier_partition(self.root, inp.run.feature_set, day)
+            if partition_used is None:
+                activity.logger.info("no reference for %s: drift not measured", inp.run.feature_set)
+                return c.DriftSummary(level="none", reference_date=None)
+            if not (offline.partition_path(self.root, inp.run.feature_set, partition_used) / "part-0.parquet").exists():
+                # Retrying cannot create it: the run fails now, naming the field to change.
+                raise InvalidInput("reference_date", f"no partition of {inp.run.feature_set} for {partition_used}")
+            result = pipeline.drift(reference_date=partition_used, **kw)
+            label = f"partition {partition_used}"
+        return c.DriftSummary(level=result.level.value, reference=label,
+                              reference_date=partition_used.isoformat() if partition_used else None,
                               drifted=[f.feature for f in result.drifted],
                               critical=[f.feature for f in result.drifted if f.level.value == "critical"],
                               report={"json": str(where / "drift.json"), "html": str(where / "drift.html")})
+
+    def _training_reference(self, inp: c.DriftInput) -> reference.TrainingReference | None:
+        names = list(features.FEATURE_NAMES)
+        with session_scope(self.deps.base.engine) as session:
+            return reference.production_training_data(
+                session, self.deps.base.artifacts, feature_set=inp.run.feature_set,
+                model_name=inp.reference_model, features=names)
 
     @s.WATERMARK.defn
     def features_advance_watermark(self, inp: c.WatermarkInput) -> c.WatermarkResult:

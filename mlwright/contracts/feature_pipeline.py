@@ -29,7 +29,12 @@ class FeaturePipelineInput(Contract):
     feature_set: str = Field("patient_risk", pattern=r"^[a-z][a-z0-9_]{0,62}$",
                              description="Name of the feature set (offline partition and online key prefix).")
     reference_date: date | None = Field(None, description="Partition drift is measured against; default: the "
-                                                          "latest earlier partition of the feature set.")
+                                                          "training data of the production version of "
+                                                          "reference_model, else the latest earlier partition.")
+    reference_model: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+                                        description="Registry model whose production training data is the default "
+                                                    "reference; default: the model the feature set feeds "
+                                                    "(patient_risk: readmission-risk).")
     upstream: UpstreamRun | None = Field(None, description="Set when a declared dependency started this run.")
     tags: Tags | None = Field(None, description="Attribution (team, project) copied onto every step-ledger row.")
     backfill: bool = Field(False, description="Set by `mlwright backfill`: read every source's whole window and "
@@ -96,11 +101,14 @@ class StatsWritten(Contract):
 
 class DriftInput(FeatureStepInput):
     reference_date: str | None = None
+    reference_model: str | None = None
 
 
 class DriftSummary(Contract):
     level: DriftLevel
     reference_date: str | None
+    reference: str | None = Field(None, description="What drift was measured against: 'partition <date>' or "
+                                                    "'<model> v<n> training data'; none for a first run.")
     drifted: list[str] = Field(default_factory=list, description="Names of features at warning or critical.")
     critical: list[str] = Field(default_factory=list)
     report: dict[str, str] = Field(default_factory=dict, description="Paths of drift.json and drift.html.")
@@ -140,6 +148,7 @@ class FeaturePipelineResult(Contract):
     drifted: list[str]
     report: dict[str, str]
     alerts_sent: int
+    reference: str | None = None
     source_read: dict[str, int] = Field(default_factory=dict, description="Rows read from each source system.")
     read_after: dict[str, str] = Field(default_factory=dict, description="Sources read incrementally, and after what.")
     watermarks_advanced: list[str] = Field(default_factory=list)

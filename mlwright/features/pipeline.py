@@ -42,12 +42,19 @@ def drift(*, root: Path, feature_set: str, run_date: date, reference_date: date,
           thresholds: DriftThresholds | None = None, report_dir: Path | None = None) -> DriftResult:
     """Drift of the run's partition against the reference partition (e.g. the production model's
     training date, or any chosen earlier run); writes the report when ``report_dir`` is given."""
-    current = offline.read(root, feature_set, start=run_date, end=run_date)
     reference = offline.read(root, feature_set, start=reference_date, end=reference_date)
     if reference.empty:
         raise LookupError(f"reference partition {feature_set}/{reference_date} is empty or missing")
-    names = [c for c in reference.columns if c not in ("entity_id", "event_time", "date")]
+    return drift_against(reference, root=root, feature_set=feature_set, run_date=run_date,
+                         label=str(reference_date), thresholds=thresholds, report_dir=report_dir)
+
+
+def drift_against(reference: pd.DataFrame, *, root: Path, feature_set: str, run_date: date, label: str,
+                  thresholds: DriftThresholds | None = None, report_dir: Path | None = None) -> DriftResult:
+    """Drift of the run's partition against any reference table (a model's training data) of its features."""
+    current = offline.read(root, feature_set, start=run_date, end=run_date)
+    names = [c for c in reference.columns if c not in ("entity_id", "event_time", "date") and c in current.columns]
     result = compare(reference, current, thresholds, features=names)
     if report_dir is not None:
-        report.write(report_dir, result, f"{feature_set} {run_date} vs {reference_date}")
+        report.write(report_dir, result, f"{feature_set} {run_date} vs {label}")
     return result

@@ -61,6 +61,14 @@ class ArtifactStore:
     def get_frame(self, ref: DatasetRef) -> pd.DataFrame:
         return pd.read_parquet(io.BytesIO(self.get_bytes(ref.artifact)))
 
+    def find(self, digest: str, suffix: str = "") -> ArtifactRef | None:
+        """The reference of an object known only by its hash (the registry keeps a model's training
+        data by its sha256 alone), or None when the store does not hold it."""
+        path = self._path(digest, suffix)
+        if not path.exists():
+            return None
+        return ArtifactRef(uri=path.as_uri(), sha256=digest, size_bytes=path.stat().st_size)
+
     def _path(self, digest: str, suffix: str) -> Path:
         return self.root / "sha256" / digest[:2] / f"{digest}{suffix}"
 
