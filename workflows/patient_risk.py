@@ -46,6 +46,10 @@ ABORT_CANCELS_STEPS = "abort-cancels-running-steps"
 TYPED_OPTIONS = "typed-step-options"
 # Runs recorded before this patch never resolved their pages; replaying them must not start to.
 RESOLVE_PAGES = "resolve-page-on-recovery"
+# Runs recorded before this patch always computed their features; replaying them must not read the store.
+STORE_FEATURES = "features-from-feature-store"
+# The store's features were validated with these steps' defaults: a run that changes them computes its own.
+STORE_VALIDATION_STEPS = ("validate_ehr", "validate_labs", "validate_claims", "validate_pharmacy")
 
 
 class _StepState:
@@ -119,7 +123,8 @@ class PatientRiskPipeline:
         snapshots, validated = [snap for snap, _ in chains], [v for _, v in chains]
         merged = await self._step("merge_by_patient", c.MergeInput(run=self._run, sources=list(validated)))
         await self._step("quality_gate", c.MergedInput(run=self._run, merged=merged))
-        features = await self._step("compute_features", c.MergedInput(run=self._run, merged=merged))
+        features = await self._step("compute_features", c.ComputeFeaturesInput(
+            run=self._run, merged=merged, store=self._store_features(inp)))
         await self._step("validate_features", c.FeaturesStepInput(run=self._run, features=features))
         scores = None
         for step, name, column in (("model_readmission", inp.models.readmission, "readmission"),
@@ -151,6 +156,17 @@ class PatientRiskPipeline:
         return c.PatientRiskResult(run_date=self._run_date, state="completed", patients=features.patients,
                                    tiers=risk.tiers, model_versions=risk.model_versions,
                                    alerts_sent=alerts.sent if alerts else 0, steps=self._public_steps())
+
+    def _store_features(self, inp: c.PatientRiskInput) -> c.StoreFeatures | None:
+        """The date's features from the offline store when FeaturePipeline, completing for this date,
+        started this run (explicit dependency); a run started any other way computes its own."""
+        up = inp.upstream
+        if up is None or up.workflow_type != "FeaturePipeline" or up.run_date != inp.run_date:
+            return None
+        if any(self._options.get(step) for step in STORE_VALIDATION_STEPS) or not workflow.patched(STORE_FEATURES):
+            return None
+        return c.StoreFeatures(feature_set=up.result.get("feature_set", "patient_risk"),
+                               upstream_workflow_id=up.workflow_id)
 
     async def _source(self, source: str) -> tuple[c.SourceSnapshot, c.ValidatedSource]:
         snapshot = await self._step(f"extract_{source}", c.StepInput(run=self._run))

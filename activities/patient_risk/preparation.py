@@ -8,9 +8,12 @@ import numpy as np
 import pandas as pd
 from temporalio import activity
 
+from activities.feature_store.stores import feature_root
 from activities.patient_risk.deps import PatientRiskDeps
 from mlwright.contracts import patient_risk as c
 from mlwright.errors import DataQualityFailed
+from mlwright.features import handoff
+from mlwright.features.compute import compute_features_fast
 from mlwright.patient_risk import features, validation
 from mlwright.steps.patient_risk import BY_NAME
 from mlwright.store import runs
@@ -46,11 +49,23 @@ class PreparationActivities:
         return c.GateReport(passed=True, checks=report.checks)
 
     @BY_NAME["compute_features"].defn
-    def compute_features(self, inp: c.MergedInput) -> c.FeatureTable:
-        """The 47 catalog features, one row per patient, as of the run date."""
+    def compute_features(self, inp: c.ComputeFeaturesInput) -> c.FeatureTable:
+        """The 47 catalog features, one row per patient, as of the run date: read from the offline
+        store when FeaturePipeline stored them for the date (and the run was started by it), else
+        computed here with the function the store uses, so both give the same table."""
+        day = date.fromisoformat(inp.run.run_date)
+        if inp.store is not None:
+            patients = self.store.get_frame(inp.merged.tables["patients"])["patient_id"]
+            table, why = handoff.patient_features(feature_root(self.deps.settings), inp.store.feature_set, day,
+                                                  patients)
+            if table is not None:
+                return c.FeatureTable(data=self.store.put_frame(table.reset_index()), patients=len(table),
+                                      source="feature_store")
+            activity.logger.warning("features of %s not used (%s): computing them", inp.store.upstream_workflow_id,
+                                    why)
         t = {name: self.store.get_frame(ref) for name, ref in inp.merged.tables.items()}
-        table = features.compute_features(t["patients"], t["encounters"], t["diagnoses"], t["labs"], t["claims"],
-                                          t["fills"], date.fromisoformat(inp.run.run_date))
+        table = compute_features_fast(t["patients"], t["encounters"], t["diagnoses"], t["labs"], t["claims"],
+                                      t["fills"], day)
         return c.FeatureTable(data=self.store.put_frame(table.reset_index()), patients=len(table))
 
     @BY_NAME["validate_features"].defn

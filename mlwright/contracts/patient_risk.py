@@ -236,9 +236,23 @@ class GateReport(StepOutput):
     checks: list[dict[str, Any]]
 
 
+class StoreFeatures(Contract):
+    """This date's features as FeaturePipeline stored them (the run that started this one by dependency)."""
+
+    feature_set: str = Field("patient_risk", pattern=r"^[a-z][a-z0-9_]{0,62}$",
+                             description="Offline store partition read: feature_set=<this>/date=<run date>.")
+    upstream_workflow_id: str = Field(description="The FeaturePipeline run that wrote it (for the step's log).")
+
+
+class ComputeFeaturesInput(MergedInput):
+    store: StoreFeatures | None = Field(None, description="Read the features from the offline store when its "
+                                                          "partition holds exactly the merged patients; else compute.")
+
+
 class FeatureTable(StepOutput):
     data: DatasetRef
     patients: int
+    source: Literal["computed", "feature_store"] = Field("computed", description="Where the values came from.")
 
 
 class FeaturesStepInput(StepInput):

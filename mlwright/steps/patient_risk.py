@@ -73,7 +73,7 @@ STEPS: tuple[PipelineStep, ...] = (
     _s(8, "validate_pharmacy", "Validate pharmacy", c.ValidateSourceInput, c.ValidatedSource, CPU, COMPUTE),
     _s(9, "merge_by_patient", "Merge by patient", c.MergeInput, c.MergedSet, CPU, COMPUTE),
     _s(10, "quality_gate", "Data-quality gate", c.MergedInput, c.GateReport, CPU, COMPUTE),
-    _s(11, "compute_features", "Compute 47 features", c.MergedInput, c.FeatureTable, CPU, COMPUTE),
+    _s(11, "compute_features", "Compute 47 features", c.ComputeFeaturesInput, c.FeatureTable, CPU, COMPUTE),
     _s(12, "validate_features", "Validate features", c.FeaturesStepInput, c.FeatureReport, CPU, COMPUTE, True),
     _s(13, "model_readmission", "Model 1: readmission", c.ScoreInput, c.Predictions, CPU, COMPUTE),
     _s(14, "model_deterioration", "Model 2: deterioration", c.ScoreInput, c.Predictions, CPU, COMPUTE),
