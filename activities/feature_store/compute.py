@@ -78,7 +78,7 @@ class FeatureComputeActivities:
         found = {}
         with session_scope(self.deps.base.engine) as session:
             for spec in incremental.WATERMARKED:
-                row = watermark.snapshot(session, feature_set, spec.source)
+                row = watermark.window(session, feature_set, spec.source)
                 if row is not None:
                     found[spec.source] = (row.watermark, row.run_date, DatasetRef.model_validate(row.table))
         return {source: incremental.Previous(pd.Timestamp(mark), date.fromisoformat(day), self.store.get_frame(ref))

@@ -3,7 +3,7 @@ watermark, and add them to the windows the last successful run consumed.
 
 Features are windowed (30 days of labs, a year of encounters and claims, 180 days of fills), so
 "only the new rows" cannot mean "features of the new rows": a run adds the new rows to the
-previous run's window tables (its *snapshot*, kept by reference beside the watermark) and trims
+previous run's window tables (kept by reference beside the watermark, table ``source_window``) and trims
 the result to its own window. The tables are then the ones a full read would give, and so are
 the features (tested). Each watermarked source is ordered by one column:
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlmodel import Session, select
 
-from mlwright.store.tables import SourceSnapshot, SourceWatermark, utcnow
+from mlwright.store.tables import SourceWatermark, SourceWindow, utcnow
 
 
 def current(session: Session, feature_set: str, source: str) -> pd.Timestamp | None:
@@ -49,9 +49,9 @@ def advance(session: Session, feature_set: str, source: str, mark: pd.Timestamp 
     return True
 
 
-def snapshot(session: Session, feature_set: str, source: str) -> SourceSnapshot | None:
-    return session.exec(select(SourceSnapshot).where(
-        SourceSnapshot.feature_set == feature_set, SourceSnapshot.source == source)).first()
+def window(session: Session, feature_set: str, source: str) -> SourceWindow | None:
+    return session.exec(select(SourceWindow).where(
+        SourceWindow.feature_set == feature_set, SourceWindow.source == source)).first()
 
 
 def commit(session: Session, *, feature_set: str, source: str, mark: pd.Timestamp | None, run_date: str,
@@ -62,7 +62,7 @@ def commit(session: Session, *, feature_set: str, source: str, mark: pd.Timestam
     the table that holds its rows."""
     if not advance(session, feature_set, source, mark, run_key):
         return False
-    row = snapshot(session, feature_set, source) or SourceSnapshot(feature_set=feature_set, source=source,
+    row = window(session, feature_set, source) or SourceWindow(feature_set=feature_set, source=source,
                                                                    run_date=run_date, watermark="", run_key=run_key)
     row.run_date, row.watermark, row.table, row.run_key, row.updated_at = (
         run_date, mark.isoformat() if mark.tzinfo else mark.tz_localize("UTC").isoformat(), table, run_key, utcnow())

@@ -206,13 +206,13 @@ class SourceWatermark(SQLModel, table=True):
     updated_at: datetime = _timestamp()
 
 
-class SourceSnapshot(SQLModel, table=True):
+class SourceWindow(SQLModel, table=True):
     """The window table a successful FeaturePipeline run consumed from one source, by reference: an
     incremental run adds the rows after the source's watermark to it (mlwright/features/incremental.py).
     Written with the watermark, in one transaction, by the run's last step."""
 
-    __tablename__ = "source_snapshot"
-    __table_args__ = (UniqueConstraint("feature_set", "source", name="uq_source_snapshot"),)
+    __tablename__ = "source_window"
+    __table_args__ = (UniqueConstraint("feature_set", "source", name="uq_source_window"),)
 
     id: int | None = Field(default=None, primary_key=True)
     feature_set: str = Field(max_length=64)

@@ -1,0 +1,51 @@
+"""Incremental extraction's pieces: windows as the full reads select them, merge, and the commit of a mark."""
+
+from datetime import date
+
+import pandas as pd
+
+from mlwright.features import incremental, watermark
+from mlwright.store.db import open_store, session_scope
+
+DAY = date(2026, 3, 10)
+
+
+def test_a_window_table_serves_later_dates_only():
+    prior = incremental.Previous(pd.Timestamp("2026-03-09", tz="UTC"), date(2026, 3, 9), pd.DataFrame())
+    assert incremental.usable(prior, DAY)
+    assert not incremental.usable(prior, date(2026, 3, 9))  # the same date: read whole
+    assert not incremental.usable(prior, date(2026, 3, 8))  # an earlier date's window starts earlier
+    assert not incremental.usable(None, DAY)
+
+
+def test_merge_puts_new_rows_first_and_trims_to_the_run_window():
+    previous = pd.DataFrame({"patient_id": ["a", "b"], "file_date": ["2026-02-08", "2026-03-08"]})
+    new = pd.DataFrame({"patient_id": ["c"], "file_date": ["2026-03-10"]})
+    merged = incremental.merge("labs", previous, new, DAY)
+    assert merged["patient_id"].tolist() == ["c", "b"]  # 2026-02-08 is outside the 30 days to 2026-03-10
+    assert incremental.merge("labs", previous, pd.DataFrame(), DAY)["patient_id"].tolist() == ["b"]
+
+
+def test_encounter_window_compares_as_text_like_the_ehr_query():
+    frame = pd.DataFrame({"admit_date": ["2025-03-10 00:00:00.000000", "2026-03-10 00:00:00.000000",
+                                         "2026-03-09 00:00:00.000000"]})
+    # read_ehr's "admit_date > since AND admit_date <= until" on text keeps the first day, drops the run date.
+    assert incremental.window("encounters", frame, DAY).index.tolist() == [0, 2]
+
+
+def test_commit_moves_mark_and_window_together_and_only_forward(tmp_path):
+    engine = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    table = {"artifact": {"uri": "file:///x", "sha256": "0" * 64, "size_bytes": 1}, "rows": 1, "columns": []}
+    with session_scope(engine) as s:
+        assert watermark.commit(s, feature_set="fs", source="labs", mark=pd.Timestamp("2026-03-09"),
+                                run_date="2026-03-09", table=table, run_key="fs/2026-03-09")
+    with session_scope(engine) as s:
+        older = {**table, "rows": 2}
+        assert not watermark.commit(s, feature_set="fs", source="labs", mark=pd.Timestamp("2026-03-01", tz="UTC"),
+                                    run_date="2026-03-01", table=older, run_key="fs/2026-03-01")
+        assert not watermark.commit(s, feature_set="fs", source="labs", mark=None, run_date="2026-03-11",
+                                    table=older, run_key="fs/2026-03-11")
+    with session_scope(engine) as s:
+        row = watermark.window(s, "fs", "labs")
+        assert (row.run_date, row.table["rows"]) == ("2026-03-09", 1)
+        assert watermark.current(s, "fs", "labs") == pd.Timestamp("2026-03-09", tz="UTC")
