@@ -2,6 +2,7 @@
 
 "completed": the first run of a date (no earlier partition: drift not measured, no alert);
 "drift-alerted": the next date after the sources' ages were shifted, drift critical and alerted once.
+From v4 both end with the watermark step, and "drift-alerted" reads its sources incrementally.
 Recorded with payloads in plaintext (see record_histories.PLAINTEXT), so the files stay readable.
 """
 
