@@ -13,7 +13,7 @@ from activities.patient_risk.deps import PatientRiskDeps
 from mlwright.contracts import feature_pipeline as c
 from mlwright.contracts import patient_risk as prc
 from mlwright.contracts.refs import DatasetRef
-from mlwright.errors import DataQualityFailed
+from mlwright.errors import ArtifactIntegrityError, DataQualityFailed
 from mlwright.features import incremental, watermark
 from mlwright.features.compute import compute_features_fast
 from mlwright.heartbeat import check_cancelled, phase
@@ -51,14 +51,14 @@ class FeatureComputeActivities:
         the run date), read-only. A source with a usable snapshot is read only after its watermark
         (see mlwright.features.incremental); a backfill reads every source whole."""
         day = _day(inp.run)
-        previous = {} if inp.run.backfill else self._previous(inp.run.feature_set)
+        previous = {} if inp.run.backfill else self._previous(inp.run.feature_set, day)
         tables: dict[str, pd.DataFrame] = {}
         read, after, marks = {}, {}, {}
         for spec in incremental.WATERMARKED:
             check_cancelled()
             phase(spec.source)
             prior = previous.get(spec.source)
-            if incremental.usable(prior, day):
+            if prior is not None:
                 got = incremental.read_newer(spec.source, self.deps.sources, day, prior.watermark)
                 read[spec.source] = len(got[spec.table])
                 got[spec.table] = incremental.merge(spec.table, prior.table, got[spec.table], day)
@@ -74,15 +74,25 @@ class FeatureComputeActivities:
         activity.logger.info("extracted %s (read %s, incremental after %s)", out.rows, read, after)
         return out
 
-    def _previous(self, feature_set: str) -> dict[str, incremental.Previous]:
-        found = {}
+    def _previous(self, feature_set: str, day: date) -> dict[str, incremental.Previous]:
+        """The window tables of the last successful run that can serve ``day``; a table the artifact
+        store no longer holds (or that fails its hash) is left out, so that source is read whole."""
+        rows = {}
         with session_scope(self.deps.base.engine) as session:
             for spec in incremental.WATERMARKED:
                 row = watermark.window(session, feature_set, spec.source)
-                if row is not None:
-                    found[spec.source] = (row.watermark, row.run_date, DatasetRef.model_validate(row.table))
-        return {source: incremental.Previous(pd.Timestamp(mark), date.fromisoformat(day), self.store.get_frame(ref))
-                for source, (mark, day, ref) in found.items()}
+                if row is not None and incremental.usable(pd.Timestamp(row.watermark), date.fromisoformat(row.run_date),
+                                                          day):
+                    rows[spec.source] = row
+        found = {}
+        for source, row in rows.items():
+            try:
+                table = self.store.get_frame(DatasetRef.model_validate(row.table))
+            except ArtifactIntegrityError as e:
+                activity.logger.warning("window table of %s unusable (%s): reading it whole", source, e)
+                continue
+            found[source] = incremental.Previous(pd.Timestamp(row.watermark), date.fromisoformat(row.run_date), table)
+        return found
 
     @s.VALIDATE.defn
     def features_validate_sources(self, inp: c.TablesInput) -> c.SourceTables:

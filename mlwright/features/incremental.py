@@ -56,9 +56,9 @@ def _day(stamp: pd.Timestamp) -> date:
     return stamp.tz_convert("UTC").date() if stamp.tzinfo else stamp.date()
 
 
-def usable(previous: Previous | None, run_date: date) -> bool:
-    """A window table serves only later dates: its tables are trimmed to its own run's windows."""
-    return previous is not None and previous.run_date < run_date and _day(previous.watermark) <= run_date
+def usable(watermark: pd.Timestamp, consumed_for: date, run_date: date) -> bool:
+    """A window table serves only later dates: it is trimmed to the windows of the run that consumed it."""
+    return consumed_for < run_date and _day(watermark) <= run_date
 
 
 def window(table: str, frame: pd.DataFrame, run_date: date) -> pd.DataFrame:

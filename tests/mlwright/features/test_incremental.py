@@ -11,11 +11,10 @@ DAY = date(2026, 3, 10)
 
 
 def test_a_window_table_serves_later_dates_only():
-    prior = incremental.Previous(pd.Timestamp("2026-03-09", tz="UTC"), date(2026, 3, 9), pd.DataFrame())
-    assert incremental.usable(prior, DAY)
-    assert not incremental.usable(prior, date(2026, 3, 9))  # the same date: read whole
-    assert not incremental.usable(prior, date(2026, 3, 8))  # an earlier date's window starts earlier
-    assert not incremental.usable(None, DAY)
+    mark, consumed_for = pd.Timestamp("2026-03-09", tz="UTC"), date(2026, 3, 9)
+    assert incremental.usable(mark, consumed_for, DAY)
+    assert not incremental.usable(mark, consumed_for, date(2026, 3, 9))  # the same date: read whole
+    assert not incremental.usable(mark, consumed_for, date(2026, 3, 8))  # an earlier date's window starts earlier
 
 
 def test_merge_puts_new_rows_first_and_trims_to_the_run_window():
