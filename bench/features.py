@@ -21,6 +21,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+import workers  # noqa: F401  (the workers' Arrow allocator, inherited by the child; see workers/__init__.py)
+
 TABLES = ("patients", "encounters", "diagnoses", "labs", "claims", "fills")
 # The columns the features use: the pipeline's extract step reads only these.
 COLUMNS = {"patients": ["patient_id", "age", "sex"],

@@ -21,7 +21,9 @@ OFFLINE = Step("features_write_offline", "Write offline store", c.FrameInput, c.
 ONLINE = Step("features_write_online", "Write online store", c.FrameInput, c.StoreWrite, IO, BULK_WRITE)
 STATS = Step("features_statistics", "Feature statistics", c.FrameInput, c.StatsWritten, CPU, COMPUTE)
 DRIFT = Step("features_drift", "Drift vs reference", c.DriftInput, c.DriftSummary, CPU, COMPUTE)
-ALERT = Step("features_drift_alert", "Alert on drift", c.DriftAlertInput, c.DriftAlertResult, IO, WRITE)
+# A delivery to a system outside our control: heartbeats, so a worker lost mid-POST is noticed in
+# seconds (not after a store write's 60 s) and the retry, deduplicated by its key, goes out soon.
+ALERT = Step("features_drift_alert", "Alert on drift", c.DriftAlertInput, c.DriftAlertResult, IO, READ)
 # Last, so only a run that finished moves the marks; not run by backfills (see mlwright/features/incremental.py).
 WATERMARK = Step("features_advance_watermark", "Advance source watermarks", c.WatermarkInput, c.WatermarkResult,
                  IO, WRITE)

@@ -95,3 +95,35 @@ def test_the_cli_makes_what_it_writes_owner_only(tmp_path):
     assert len([p for p in written if p.is_file()]) >= 4
     exposed = {str(p.relative_to(home)): oct(mode(p)) for p in written if mode(p) & 0o077}
     assert exposed == {}, f"readable by others: {exposed}"
+
+
+def _count_in_fresh_process(db: Path) -> int:
+    # Another process, as another worker would be: it opens, reads and closes, and if it believes
+    # it is the last connection, SQLite checkpoints and removes the WAL.
+    code = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('select count(*) from t').fetchone()[0]); c.close()"
+    return int(subprocess.run([sys.executable, "-c", code, str(db)], check=True, capture_output=True,
+                              text=True).stdout)
+
+
+def test_a_second_engine_on_the_store_keeps_the_first_engines_locks(tmp_path):
+    # The step ledger opens its own engine on the store's file beside the store's engine. Touching
+    # the file then must not close a descriptor of it: that drops every POSIX lock the process holds,
+    # another process then takes itself for the last reader and removes the WAL, and the first
+    # engine's next commits vanish (this lost a registry write in the patient-risk demo).
+    db = tmp_path / "mlwright.db"
+    store = make_engine(f"sqlite:///{db}")
+    with store.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x int)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    held = store.connect()  # the store's pooled connection stays open, as in a worker
+    held.exec_driver_sql("SELECT count(*) FROM t").scalar()
+    held.rollback()
+
+    make_engine(f"sqlite:///{db}", sync_each_commit=False)
+    assert _count_in_fresh_process(db) == 1
+
+    held.exec_driver_sql("INSERT INTO t VALUES (2)")
+    held.commit()
+    held.close()
+    assert _count_in_fresh_process(db) == 2
+    store.dispose()
