@@ -1,6 +1,6 @@
 """RetrainingMonitor on the time-skipping server: cycles, drift → one child, cool-down, a failing
-child, continue-as-new with a running child. Controls (Updates) run on the dev server: the test
-server stops skipping time after an Update."""
+child, state across continue-as-new. On the dev server: controls (the test server stops skipping
+time after an Update) and a child running across continue-as-new (see the note above that test)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ async def test_a_failing_child_is_recorded_and_the_monitor_goes_on(ts_env, setti
     assert actions.count("retrain") == 2 and result.cycles == 6
 
 
-async def _first_run_id(handle) -> str:
+async def _run_id(handle) -> str:
     return (await handle.describe()).run_id
 
 
@@ -120,40 +120,26 @@ async def _history_types(client, workflow_id: str, run_id: str) -> list[EventTyp
     return [e.event_type async for e in handle.fetch_history_events()]
 
 
-async def test_a_child_running_across_continue_as_new_is_tracked_to_its_end(ts_env, settings, deps,
-                                                                              breast_cancer_csv):
-    """Cycle 2 starts a child and the run continues-as-new at once (cycles_per_run 2). The child waits
-    for an approval nobody gives and is rejected at its 90-minute timeout, between cycles 3 and 4 of
-    the *new* run, which therefore sees it running, then records its outcome and starts no other."""
-    training = {"model_name": "bc", "dataset": {"uri": str(breast_cancer_csv), "target": "target"},
-                "estimator": {"name": "logistic_regression"},
-                "promotion": {"approval_timeout": "90m", "canary_duration": "1s"}}
-    inp = monitor_input(breast_cancer_csv, max_cycles=4, cycles_per_run=2, training=training,
-                        stream={"seed": 3, "rows_per_cycle": 400, "drift_from_cycle": 2})
+async def test_state_survives_continue_as_new(ts_env, settings, deps, breast_cancer_csv):
+    """Two cycles per run, five cycles: three runs, one history each, one monitor as far as anyone
+    can tell (cycle numbers, recent cycles, a paused flag's absence, the run count)."""
+    inp = monitor_input(breast_cancer_csv, max_cycles=5, cycles_per_run=2, stream={"seed": 4, "rows_per_cycle": 400})
     async with running_workers(ts_env.client, settings, deps) as queues:
         handle = await ts_env.client.start_workflow("RetrainingMonitor", inp, id=f"monitor-{inp.model_name}",
                                                     task_queue=queues.pipelines, result_type=MonitorResult)
-        first_run = await _first_run_id(handle)
-        result = await handle.result()  # follows the continue-as-new; time skips while it waits
-        second_run = await _first_run_id(handle)
-        at_end_of_second = await handle.query("status", result_type=MonitorStatus)
+        first_run = await _run_id(handle)
+        result = await handle.result()  # follows the continue-as-new runs; time skips while it waits
+        last = await handle.query("status", result_type=MonitorStatus)
         first_events = await _history_types(ts_env.client, handle.id, first_run)
-        second_events = await _history_types(ts_env.client, handle.id, second_run)
-    wid, child_id = handle.id, f"{handle.id}/retrain-2"
-    assert second_run != first_run and first_events[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-    assert first_events.count(EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED) == 1
-    assert EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED not in second_events
-    # The new run carried the cycle count, the recent cycles and the child.
-    assert at_end_of_second.runs == 2 and [f.cycle for f in at_end_of_second.recent] == [1, 2, 3, 4]
+    assert first_events[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    assert result.cycles == 5 and last.runs == 3 and [f.cycle for f in last.recent] == [1, 2, 3, 4, 5]
     with session_scope(deps.engine) as session:
-        actions = [(r.cycle, r.action, r.child_id) for r in cycles(session, wid)]
-        kids = [(k.child_id, k.outcome, k.decision) for k in children(session, wid)]
-    assert actions == [(1, "too_few_outcomes", None), (2, "retrain", child_id), (3, "child_running", child_id),
-                       (4, "cooldown", None)]
-    assert kids == [(child_id, "rejected", "rejected")]
-    assert result.child is None and [(k.workflow_id, k.outcome) for k in result.children] == [(child_id, "rejected")]
+        assert [r.cycle for r in cycles(session, handle.id)] == [1, 2, 3, 4, 5]
 
 
+# A child running across continue-as-new is tested on the dev server: on the time-skipping test
+# server, once the abandoned child of a continued-as-new run completes, the clock stops advancing
+# (seen here with temporal-test-server 1.40; upstream sdk-java#1540, sdk-typescript#1101).
 async def test_a_child_approved_after_continue_as_new_is_recorded_by_the_new_run(dev_env, settings, deps,
                                                                                   breast_cancer_csv):
     """The same on the dev server, with the child approved by a person (an Update) after the monitor
@@ -163,12 +149,12 @@ async def test_a_child_approved_after_continue_as_new_is_recorded_by_the_new_run
     async with running_workers(dev_env.client, settings, deps) as queues:
         handle = await dev_env.client.start_workflow("RetrainingMonitor", inp, id=f"monitor-{inp.model_name}",
                                                      task_queue=queues.pipelines)
-        first_run = await _first_run_id(handle)
+        first_run = await _run_id(handle)
         await handle.execute_update("trigger_now", {"reason": "cycle 1"}, result_type=MonitorStatus)
         status = await handle.execute_update("trigger_now", {"reason": "cycle 2"}, result_type=MonitorStatus)
         child_id = f"{handle.id}/retrain-2"
         assert status.child is not None and status.child.workflow_id == child_id
-        new_run = await _until(lambda: _first_run_id(handle), lambda run: run != first_run)
+        new_run = await _until(lambda: _run_id(handle), lambda run: run != first_run)
         carried = await handle.query("status", result_type=MonitorStatus)
         assert carried.runs == 2 and carried.cycle == 2 and carried.child.workflow_id == child_id
         assert carried.child.outcome is None
@@ -180,7 +166,7 @@ async def test_a_child_approved_after_continue_as_new_is_recorded_by_the_new_run
         assert promoted.decision == "promoted"
 
         status = await handle.execute_update("trigger_now", {"reason": "cycle 3"}, result_type=MonitorStatus)
-        assert (await _first_run_id(handle)) == new_run
+        assert (await _run_id(handle)) == new_run
         assert status.child is None and [(k.workflow_id, k.outcome, k.version) for k in status.children] == [
             (child_id, "promoted", promoted.version)]
         # Drift still holds, but the cool-down after the retrain keeps a second child from starting.
