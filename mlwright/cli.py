@@ -116,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     from mlwright import cli_schedules
     cli_schedules.add_parser(sub)
 
+    # --- retraining monitor (issue 7) ---
+    from mlwright import cli_monitor
+    cli_monitor.add_parser(sub)
+
     # --- report (issue 8) ---
     from mlwright import cli_report
     cli_report.add_parser(sub)
