@@ -175,9 +175,10 @@ def status_table(status, now: datetime) -> str:
         lines.append(f"next cycle   {_at(status.next_cycle_at)} (in {_span(status.next_cycle_at - now)})")
     else:
         lines.append("next cycle   - (paused)" if status.paused else "next cycle   -")
-    rmse = f", rmse <= {t.max_rmse}" if t.max_rmse is not None else ""
-    lines.append(f"thresholds   roc_auc >= {t.min_roc_auc}, accuracy >= {t.min_accuracy}{rmse}, drift below "
-                 f"{t.drift_level}, judged from {t.min_outcomes} outcomes")
+    rmse = f", rmse > {t.max_rmse}" if t.max_rmse is not None else ""
+    drift = "drift ignored" if t.drift_level == "never" else f"drift >= {t.drift_level}"
+    lines.append(f"thresholds   degraded when roc_auc < {t.min_roc_auc}, accuracy < {t.min_accuracy}{rmse}, {drift} "
+                 f"(performance judged from {t.min_outcomes} outcomes)")
     child = status.child
     lines.append(f"child        {child.workflow_id} (cycle {child.cycle}, started {_at(child.started_at)}): running"
                  if child else "child        none running")
