@@ -23,11 +23,12 @@ from tests.conftest import running_workers
 from tests.helpers import venv_bin
 
 
-@pytest_asyncio.fixture(scope="module")
+@pytest_asyncio.fixture
 async def ts_env():
-    """This module's own time-skipping server. A monitor ends right after starting an abandoned
-    child; that child, left with a pending step and no worker once the test's workers stop, holds
-    the server's clock still, so a shared server would hang every later timer test."""
+    """A time-skipping server per test (it starts in a fraction of a second). A monitor may end right
+    after starting an abandoned child; that child, left with a pending step and no worker once the
+    test's workers stop, holds the server's clock still, so a shared server would hang every later
+    timer test (seen with a module-scoped one: the test after the failing-child test hung)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=venv_bin("temporal-test-server"), **client_options())
     await visibility.register(env.client)
