@@ -116,13 +116,13 @@ def _parser() -> argparse.ArgumentParser:
     from mlwright import cli_schedules
     cli_schedules.add_parser(sub)
 
-    # --- retraining monitor (issue 7) ---
-    from mlwright import cli_monitor
-    cli_monitor.add_parser(sub)
-
     # --- report (issue 8) ---
     from mlwright import cli_report
     cli_report.add_parser(sub)
+
+    # --- retraining monitor (issue 7) ---
+    from mlwright import cli_monitor
+    cli_monitor.add_parser(sub)
 
     attrs = sub.add_parser("search-attributes", help="mlwright's custom search attributes on the namespace")
     attrs_sub = attrs.add_subparsers(required=True, metavar="ACTION")
