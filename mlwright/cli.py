@@ -123,6 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     from mlwright import cli_report
     cli_report.add_parser(sub)
 
+    # --- retraining monitor (issue 7) ---
+    from mlwright import cli_monitor
+    cli_monitor.add_parser(sub)
+
     attrs = sub.add_parser("search-attributes", help="mlwright's custom search attributes on the namespace")
     attrs_sub = attrs.add_subparsers(required=True, metavar="ACTION")
     attrs_sub.add_parser("register", help="register the missing ones (once per namespace)").set_defaults(

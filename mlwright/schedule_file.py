@@ -43,11 +43,12 @@ def parse_duration(text: str) -> timedelta:
 def _known_inputs() -> dict[str, type[BaseModel]]:
     """Input models of the workflow types this package defines; others are checked when they run."""
     from mlwright.contracts.feature_pipeline import FeaturePipelineInput
+    from mlwright.contracts.monitor import MonitorInput
     from mlwright.contracts.patient_risk import PatientRiskInput
     from mlwright.contracts.training import TrainingInput
 
     return {"TrainingPipeline": TrainingInput, "PatientRiskPipeline": PatientRiskInput,
-            "FeaturePipeline": FeaturePipelineInput}
+            "FeaturePipeline": FeaturePipelineInput, "RetrainingMonitor": MonitorInput}
 
 
 class _Entry(BaseModel):

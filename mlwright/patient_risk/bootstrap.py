@@ -65,13 +65,31 @@ async def train_models(client: Client, settings: Settings, patients: int, seed: 
     return results
 
 
+def training_body(name: str, dataset: dict, **promotion) -> dict:
+    """TrainingPipeline input of one of the chained models (JSON-ready: also a monitor's retrain)."""
+    return {"model_name": name, "dataset": dataset, "task": "classification",
+            "estimator": {"name": "logistic_regression", "params": {"C": 0.5}},
+            "quality": {"max_null_ratio": 0.95, "min_class_ratio": 0.01},
+            "promotion": {"metric": "roc_auc", "canary_duration": "1s", "approval_timeout": "1h", **promotion}}
+
+
+def retrain_body(name: str, models: ModelNames | None = None) -> dict | None:
+    """A monitor's retrain of chained model ``name`` on the table ``train_models`` wrote, named by
+    data root (``local`` = <home>/data) so the input holds no machine's paths; None for other names.
+
+    ``min_improvement`` 0: the monitor retrains because production degraded on live data; on these
+    historical test rows the candidate need only not be worse (a person still approves it)."""
+    models = models or ModelNames()
+    for column, outcome in CHAIN:
+        if getattr(models, column) == name:
+            dataset = {"source": "local", "path": f"training/{name}.parquet", "target": outcome}
+            return training_body(name, dataset, min_improvement=0.0, approval_timeout="72h")
+    return None
+
+
 async def _train(client: Client, queues: QueueSet, name: str, path: Path, target: str,
                  say: Callable[[str], None]) -> TrainingResult:
-    inp = TrainingInput.model_validate({
-        "model_name": name, "dataset": {"uri": str(path), "target": target}, "task": "classification",
-        "estimator": {"name": "logistic_regression", "params": {"C": 0.5}},
-        "quality": {"max_null_ratio": 0.95, "min_class_ratio": 0.01},
-        "promotion": {"metric": "roc_auc", "canary_duration": "1s", "approval_timeout": "1h"}})
+    inp = TrainingInput.model_validate(training_body(name, {"uri": str(path), "target": target}))
     handle = await client.start_workflow("TrainingPipeline", inp, id=f"bootstrap-{name}-{uuid.uuid4().hex[:8]}",
                                          task_queue=queues.pipelines, result_type=TrainingResult)
     result_task = asyncio.ensure_future(handle.result())

@@ -219,7 +219,53 @@ async def record_retraining_monitor(version: str = "v3") -> None:
         await env.shutdown()
 
 
+async def record_monitor_child_across_continue_as_new(version: str = "v3") -> None:
+    """The run *after* a continue-as-new that carried a running child: it polls the child (approved
+    meanwhile), records the outcome and starts no other. The earlier run is not written again."""
+    from mlwright.contracts.monitor import MonitorStatus
+
+    home = Path(tempfile.mkdtemp())
+    csv = write_sample("breast_cancer", home / "state" / "data")
+    settings = Settings(environment="test", home=home / "state", task_queue_prefix=f"rec{uuid.uuid4().hex[:6]}-",
+                        graceful_shutdown_s=0)
+    body = {"model_name": "bc", "interval": "10h", "cycles_per_run": 2, "cooldown": "1000h",
+            "stream": {"seed": 3, "rows_per_cycle": 400, "drift_from_cycle": 2},
+            "training": {"model_name": "bc", "dataset": {"uri": str(csv), "target": "target"},
+                         "estimator": {"name": "logistic_regression"}, "promotion": {"canary_duration": "1s"}}}
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
+                                                dev_server_extra_args=DEV_SERVER_ARGS, **client_options(PLAINTEXT))
+    try:
+        async with running_workers(env.client, settings, ActivityDeps.from_settings(settings)) as queues:
+            handle = await env.client.start_workflow("RetrainingMonitor", body, id="monitor-bc",
+                                                     task_queue=queues.pipelines)
+            first_run = (await handle.describe()).run_id
+            await handle.execute_update("trigger_now", {"reason": "record"}, result_type=MonitorStatus)
+            await handle.execute_update("trigger_now", {"reason": "record drift"}, result_type=MonitorStatus)
+            for _ in range(600):
+                second_run = (await handle.describe()).run_id
+                if second_run != first_run:
+                    break
+                await asyncio.sleep(0.1)
+            child = env.client.get_workflow_handle("monitor-bc/retrain-2", result_type=TrainingResult)
+            await _until_awaiting(child)
+            await child.execute_update("approve", ApprovalDecision(approver="recorder", reason="child across CAN"))
+            await child.result()
+            status = await handle.execute_update("trigger_now", {"reason": "record outcome"},
+                                                 result_type=MonitorStatus)
+            assert status.children[-1].outcome == "promoted" and status.child is None, status
+            history = await env.client.get_workflow_handle("monitor-bc", run_id=second_run).fetch_history()
+            path = OUT / f"{version}-retrainingmonitor-child-tracked-after-continue-as-new.json"
+            path.write_text(history.to_json())
+            print(f"wrote {path.name} ({len(history.events)} events)")
+            await handle.terminate("recorded")
+    finally:
+        await env.shutdown()
+
+
 if __name__ == "__main__":
+    if sys.argv[2:] == ["--only-monitor-child-across-continue-as-new"]:
+        asyncio.run(record_monitor_child_across_continue_as_new(sys.argv[1]))
+        exit_now(0)
     if sys.argv[2:] == ["--only-resolved-page"]:
         async def resolved() -> None:
             env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
