@@ -103,6 +103,12 @@ async def main(runs: int) -> None:
     base = medians["mlwright"]
     print(f"ratio defaults/mlwright: {medians['temporalio defaults'] / base:.2f}x; "
           f"default server/tuned server (same workers): {medians['mlwright, default server'] / base:.2f}x")
+    # Each round's mlwright run against the defaults run beside it: load bursts from the rest of
+    # the machine hit both sides of the ratio.
+    paired = sorted(m / d for m, d in zip(results["mlwright"], results["temporalio defaults"], strict=True))
+    pq = statistics.quantiles(paired, n=4)
+    print(f"mlwright/defaults: ratio of medians {base / medians['temporalio defaults']:.2f}x; paired by round "
+          f"median {statistics.median(paired):.2f}x (p25 {pq[0]:.2f}, p75 {pq[2]:.2f})")
 
 
 if __name__ == "__main__":

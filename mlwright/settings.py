@@ -211,6 +211,11 @@ class Settings(BaseSettings):
     temporal_tls_server_ca: Path | None = Field(None, description="CA bundle that signs the server certificate.")
     temporal_tls_server_name: str | None = Field(None, description="Server name to verify (SNI) if not the host.")
 
+    # --- per-step overhead (issue 10) ---
+    poller_autoscaling: bool = Field(
+        True, description="Workers size their task pollers from the server's hints (1 to 100, bounded by free "
+        "slots) instead of keeping 5 open per queue; false: the SDK's fixed 5 (bench/README.md).")
+
     @property
     def accepts_plaintext_payloads(self) -> bool:
         if self.payload_accept_plaintext is None:
