@@ -213,8 +213,9 @@ class Settings(BaseSettings):
 
     # --- per-step overhead (issue 10) ---
     poller_autoscaling: bool = Field(
-        True, description="Workers size their task pollers from the server's hints (1 to 100, bounded by free "
-        "slots) instead of keeping 5 open per queue; false: the SDK's fixed 5 (bench/README.md).")
+        False, description="Workers size their task pollers from the server's hints (1 to 100, bounded by free "
+        "slots) instead of the SDK's fixed 5 per queue. Off until bench/pollers.py shows a robust gain: five "
+        "alternating runs gave 0.76-1.18x the per-step time (bench/README.md).")
 
     @property
     def accepts_plaintext_payloads(self) -> bool:

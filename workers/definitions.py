@@ -109,7 +109,7 @@ def configure_worker(client: Client, resource: Resource, settings: Settings, que
                       max_concurrent_workflow_tasks=limit, interceptors=ledger, **pollers, **versioning), None
     interceptors = [*ledger, *([FaultInjection(settings.fault_injection)] if settings.fault_injection else [])]
     executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"mlwright-{resource}")
-    # Autoscaled pollers: 0.76-0.82x the per-step time of the fixed 5 in alternating runs (bench/pollers.py).
+    # Optional (settings.poller_autoscaling): bench/pollers.py has not shown a robust gain yet.
     pollers = {"activity_task_poller_behavior": PollerBehaviorAutoscaling()} if settings.poller_autoscaling else {}
     worker = Worker(client, task_queue=queues[resource], activities=list(activities), activity_executor=executor,
                     max_concurrent_activities=limit, interceptors=interceptors,
