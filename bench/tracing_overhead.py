@@ -111,6 +111,15 @@ async def main(runs: int) -> None:
     for name in ("tracing", "ledger", "tracing+ledger"):
         print(f"{name} adds {medians[name] - medians['off']:+.2f} ms/step wall "
               f"(ratio {medians[name] / medians['off']:.2f}x), {cpu_ms[name] - cpu_ms['off']:+.2f} ms/step CPU")
+    # Paired by round (each setup against the "off" run next to it): a burst of load from the
+    # rest of the machine then moves both sides of a difference, not one.
+    print("paired by round, ms/step added to the adjacent 'off' run: median (p25-p75)")
+    for name in ("tracing", "ledger", "tracing+ledger"):
+        wall = sorted((a - b) * 1000 / STEPS for a, b in zip(results[name], results["off"], strict=True))
+        cpu_d = sorted((a - b) * 1000 / STEPS for a, b in zip(cpu[name], cpu["off"], strict=True))
+        qw, qc = statistics.quantiles(wall, n=4), statistics.quantiles(cpu_d, n=4)
+        print(f"  {name:<16} wall {statistics.median(wall):+.2f} ({qw[0]:+.2f} to {qw[2]:+.2f})   "
+              f"CPU {statistics.median(cpu_d):+.2f} ({qc[0]:+.2f} to {qc[2]:+.2f})")
     q = statistics.quantiles(rows, n=4)
     print(f"ledger write alone (one INSERT ... ON CONFLICT DO NOTHING, SQLite WAL): median "
           f"{statistics.median(rows):.3f} ms, p25 {q[0]:.3f}, p75 {q[2]:.3f} over {len(rows)} rows")

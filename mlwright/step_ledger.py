@@ -9,6 +9,11 @@ one INSERT per attempt, no thread hand-off, no batch that a crash could lose (on
 without an fsync: it survives a process crash, not a power loss). A write that fails is logged and
 never fails the step (the ledger observes; it must not change what a run does). A repeated write
 is a no-op.
+
+All interceptors of a process share one engine per database, and on SQLite its writers take turns
+on a process lock: two attempts ending together otherwise collide on SQLite's write lock, and the
+loser sleeps in SQLite's busy handler (1, 2, 5 ms ...) where the lock would have handed over in
+about 0.1 ms (bench/README.md).
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import inspect
 import logging
 import resource
 import sys
+import threading
 import time
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +45,32 @@ log = logging.getLogger(__name__)
 _RSS_UNIT_MB = 1 / (1024 * 1024) if sys.platform == "darwin" else 1 / 1024  # bytes on macOS, KiB on Linux
 _ROWS_IN = ("rows_in", "rows", "expected_rows")
 _ROWS_OUT = ("rows_out", "rows")
+# Weak: an engine lives as long as a worker's interceptor holds it (tests open one database each).
+_engines: weakref.WeakValueDictionary[str, Engine] = weakref.WeakValueDictionary()
+_engines_lock = threading.Lock()
+_sqlite_writes = threading.Lock()
+
+
+def ledger_engine(url: str) -> Engine:
+    """The process's ledger engine for ``url``, opened on first use."""
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            from mlwright.store.db import open_store
+
+            # Its own engine, committing without an fsync (see make_engine): one row per attempt
+            # stays well under a millisecond; the store's other writes keep their fsync.
+            engine = open_store(url, sync_each_commit=False)
+            _engines[url] = engine
+        return engine
+
+
+def write_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    if engine.dialect.name == "sqlite":
+        with _sqlite_writes:
+            ledger.record(engine, rows)
+    else:
+        ledger.record(engine, rows)
 
 
 class StepLedgerInterceptor(Interceptor):
@@ -49,13 +82,7 @@ class StepLedgerInterceptor(Interceptor):
 
     @functools.cached_property
     def engine(self) -> Engine:
-        if self._engine is None:
-            from mlwright.store.db import open_store
-
-            # Its own engine, committing without an fsync (see make_engine): one row per attempt
-            # stays well under a millisecond; the store's other writes keep their fsync.
-            self._engine = open_store(self.settings.resolved_database_url, sync_each_commit=False)
-        return self._engine
+        return self._engine or ledger_engine(self.settings.resolved_database_url)
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _Inbound(next, self)
@@ -66,7 +93,7 @@ class StepLedgerInterceptor(Interceptor):
     def write(self, row: dict[str, Any], result: Any = None) -> None:
         try:
             if self.settings.ledger:
-                ledger.record(self.engine, [row])
+                write_rows(self.engine, [row])
             metrics.observe_attempt(row, result)
         except Exception:  # noqa: BLE001 - observing must not fail the step
             log.exception("step ledger: could not record %s attempt %s", row["step"], row["attempt"])

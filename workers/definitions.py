@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker import PollerBehaviorAutoscaling, Worker, WorkerDeploymentConfig
 
 from activities import activity
 from activities.datasets import DatasetActivities
@@ -104,13 +104,16 @@ def configure_worker(client: Client, resource: Resource, settings: Settings, que
     observed = settings.ledger or settings.metrics_port is not None
     ledger = [StepLedgerInterceptor(settings, resource.value)] if observed else []
     if resource is Resource.PIPELINES:
+        pollers = {"workflow_task_poller_behavior": PollerBehaviorAutoscaling()} if settings.poller_autoscaling else {}
         return Worker(client, task_queue=queues.pipelines, workflows=list(workflows),
-                      max_concurrent_workflow_tasks=limit, interceptors=ledger, **versioning), None
+                      max_concurrent_workflow_tasks=limit, interceptors=ledger, **pollers, **versioning), None
     interceptors = [*ledger, *([FaultInjection(settings.fault_injection)] if settings.fault_injection else [])]
     executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"mlwright-{resource}")
+    # Optional (settings.poller_autoscaling): bench/pollers.py has not shown a robust gain yet.
+    pollers = {"activity_task_poller_behavior": PollerBehaviorAutoscaling()} if settings.poller_autoscaling else {}
     worker = Worker(client, task_queue=queues[resource], activities=list(activities), activity_executor=executor,
                     max_concurrent_activities=limit, interceptors=interceptors,
-                    graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_s), **versioning)
+                    graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_s), **pollers, **versioning)
     return worker, executor
 
 

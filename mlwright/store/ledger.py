@@ -8,6 +8,7 @@ first: ``INSERT ... ON CONFLICT DO NOTHING`` in one statement, so racing writers
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -19,14 +20,18 @@ OUTCOMES = ("completed", "failed", "cancelled")
 
 
 class StepLedger(SQLModel, table=True):
+    # Indexes: the unique key (it leads with workflow_id: a run's rows) and started_at (a report's
+    # window). Every index is one more page written per attempt: with six secondary indexes a row
+    # cost 39 KiB of SQLite WAL and 0.66 ms mean, with started_at alone 16 KiB and 0.23 ms
+    # (bench/README.md). Databases created earlier keep their extra indexes.
     __tablename__ = "step_ledger"
     __table_args__ = (UniqueConstraint("workflow_id", "run_id", "activity_id", "attempt", name="uq_step_ledger"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    pipeline: str = Field(index=True, description="Workflow type.")
-    workflow_id: str = Field(index=True)
+    pipeline: str = Field(description="Workflow type.")
+    workflow_id: str
     run_id: str
-    step: str = Field(index=True)
+    step: str
     activity_id: str
     attempt: int
     queue: str
@@ -41,8 +46,8 @@ class StepLedger(SQLModel, table=True):
     outcome: str = Field(description="completed, failed or cancelled.")
     error_type: str | None = None
     cost: float = Field(0.0, description="cpu_s x CPU-hour price + peak RSS GB x wall hours x GB-hour price.")
-    team: str | None = Field(None, index=True)
-    project: str | None = Field(None, index=True)
+    team: str | None = None
+    project: str | None = None
 
 
 _KEY = ["workflow_id", "run_id", "activity_id", "attempt"]
@@ -52,10 +57,16 @@ def record(engine: Engine, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (StepLedger fields), skipping any whose key is already there."""
     if not rows:
         return
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(StepLedger.__table__).on_conflict_do_nothing(index_elements=_KEY)
     with engine.begin() as connection:
-        connection.execute(statement, rows)
+        connection.execute(_insert(engine.dialect.name), rows)
+
+
+@functools.cache
+def _insert(dialect_name: str):  # type: ignore[no-untyped-def]
+    # Built once: a new statement object per write costs its cache-key traversal again (88 against
+    # 64 us a write, bench/hot_path.py).
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(StepLedger.__table__).on_conflict_do_nothing(index_elements=_KEY)
 
 
 def rows_for(engine: Engine, workflow_id: str, run_id: str | None = None) -> list[StepLedger]:

@@ -101,3 +101,20 @@ def test_tags_are_validated_as_part_of_the_input(breast_cancer_csv):
     with pytest.raises(ValidationError, match="tags.owner"):
         TrainingInput.model_validate(body(breast_cancer_csv, tags={"owner": "x"}))
 
+
+
+def test_interceptors_of_a_process_share_one_engine_and_concurrent_writes_land_once(settings):
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    from mlwright.step_ledger import StepLedgerInterceptor
+
+    io, cpu = StepLedgerInterceptor(settings, "io"), StepLedgerInterceptor(settings, "cpu")
+    assert io.engine is cpu.engine  # one engine per database per process, whichever queue wrote first
+    now = datetime.now(UTC)
+    rows = [{"pipeline": "P", "workflow_id": "w-concurrent", "run_id": "r", "step": "s", "activity_id": str(i),
+             "attempt": 1, "queue": "q", "resource": "io", "started_at": now, "ended_at": now, "wall_s": 0.0,
+             "cpu_s": 0.0, "peak_rss_delta_mb": 0.0, "outcome": "completed", "cost": 0.0} for i in range(40)]
+    with ThreadPoolExecutor(max_workers=8) as pool:  # every row twice, from both interceptors at once
+        list(pool.map(lambda pair: pair[0].write(pair[1]), [(w, r) for r in rows for w in (io, cpu)]))
+    assert sorted(int(r.activity_id) for r in ledger.rows_for(io.engine, "w-concurrent")) == list(range(40))

@@ -189,3 +189,21 @@ def test_only_the_detach_traceback_of_an_evicted_run_is_dropped_from_the_log():
     assert not drop.filter(record(evicted))
     assert drop.filter(record(ValueError("token was created in a different Context")))
     assert drop.filter(record(RuntimeError("anything else")))
+
+
+def test_the_process_provider_hands_out_one_tracer_per_module_and_its_spans_still_export():
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from temporalio.contrib.opentelemetry import ReplaySafeTracerProvider, create_tracer_provider
+
+    from mlwright.telemetry import _TracerPerModule
+
+    provider = _TracerPerModule(create_tracer_provider())
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    assert isinstance(provider, ReplaySafeTracerProvider)  # what the workflow interceptor insists on
+    first = provider.get_tracer("mlwright.a")
+    assert provider.get_tracer("mlwright.a") is first and provider.get_tracer("mlwright.b") is not first
+    with first.start_as_current_span("one"):
+        pass
+    assert [s.name for s in exporter.get_finished_spans()] == ["one"]

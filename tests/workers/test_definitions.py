@@ -92,3 +92,23 @@ def test_fault_injection_fails_the_first_n_executions_of_one_step_only():
     assert not faults.should_fail("model_acuity")
     always = FaultInjection("write_fhir")
     assert all(always.should_fail("write_fhir") for _ in range(5))
+
+
+async def test_workers_autoscale_their_pollers_unless_the_setting_is_off(dev_env, settings):
+    from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum
+
+    from mlwright.queues import QueueSet
+    from workers.definitions import configure_worker
+
+    @activity.defn(name="poller_probe")
+    def probe(_: str) -> str:
+        return ""
+
+    for autoscaling, expected in ((True, PollerBehaviorAutoscaling), (False, PollerBehaviorSimpleMaximum)):
+        s = settings.model_copy(update={"poller_autoscaling": autoscaling})
+        queues = QueueSet(f"{settings.task_queue_prefix}{autoscaling}-")  # one worker per queue and process
+        pipelines, _ = configure_worker(dev_env.client, Resource.PIPELINES, s, queues, workflows=WORKFLOWS)
+        cpu, executor = configure_worker(dev_env.client, Resource.CPU, s, queues, activities=[probe])
+        executor.shutdown()
+        assert isinstance(pipelines.config()["workflow_task_poller_behavior"], expected)
+        assert isinstance(cpu.config()["activity_task_poller_behavior"], expected)
