@@ -21,8 +21,6 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError
 
 
 class Settings(BaseSettings):
@@ -281,6 +279,11 @@ class Settings(BaseSettings):
     @field_validator("data_connections")
     @classmethod
     def _read_only_backends(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            return value
+        from sqlalchemy import make_url
+        from sqlalchemy.exc import ArgumentError
+
         for name, url in value.items():
             try:
                 backend = make_url(url).get_backend_name()
@@ -397,6 +400,13 @@ DATA_SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 def _sqlite_file(url: str) -> Path | None:
+    # Every process validates its settings, the workflow worker too: the shape mlwright writes
+    # itself is read without SQLAlchemy, which that worker never otherwise loads (issue 10).
+    plain = url.removeprefix("sqlite:///")
+    if plain != url and plain.startswith("/") and not any(c in plain for c in "%?#"):
+        return Path(plain).resolve()
+    from sqlalchemy import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
@@ -404,6 +414,8 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 def _same_database(a: str, b: str) -> bool:
+    from sqlalchemy import make_url
+
     first, second = make_url(a), make_url(b)
     if first.get_backend_name() != second.get_backend_name():
         return False

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import signal
 
-from activities.deps import ActivityDeps
 from mlwright import visibility
 from mlwright.client import connect
 from mlwright.metrics import setup_metrics
@@ -29,7 +28,11 @@ async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Eve
         # Workflows publish their state as search attributes; without them every run would stall.
         await visibility.require(client, register_if_missing=settings.register_search_attributes)
     needs_deps = any(r is not Resource.PIPELINES for r in resources)
-    deps = ActivityDeps.from_settings(settings) if needs_deps else None
+    deps = None
+    if needs_deps:  # imported here: the workflow worker never loads the store (SQLAlchemy)
+        from activities.deps import ActivityDeps
+
+        deps = ActivityDeps.from_settings(settings)
     queues = QueueSet(settings.task_queue_prefix)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
