@@ -7,7 +7,10 @@ After the fresh start, once every queue is polled and before the first step runs
 worker process's VmRSS from /proc. Fresh and initialised alternate within one run, so machine noise
 hits both alike. Everything started is stopped (`mlwright down`) before the next run.
 
-    python bench/startup.py [--runs 5]
+With ``--baseline DIR`` (another checkout, e.g. ``git archive main | tar -x -C DIR``) each run
+also starts that code's stack, alternating with this one, and the ratios of the medians are printed.
+
+    python bench/startup.py [--runs 5] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Issue 10, items 3 and 4.
@@ -33,8 +37,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def stack_env(home: Path) -> dict[str, str]:
-    env = {**os.environ, "MLWRIGHT_HOME": str(home), "MLWRIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+HERE = Path(__file__).resolve().parents[1]
+
+
+def stack_env(home: Path, code: Path) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(code), "MLWRIGHT_HOME": str(home), "MLWRIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
            "MLWRIGHT_DEV_UI_PORT": str(free_port()), "MLWRIGHT_PHARMACY_URL": f"http://127.0.0.1:{free_port()}",
            "MLWRIGHT_FHIR_URL": f"http://127.0.0.1:{free_port()}/fhir",
            "MLWRIGHT_DEV_ALERT_INBOX_PORT": str(free_port()), "MLWRIGHT_CODEC_PORT": str(free_port())}
@@ -44,8 +51,9 @@ def stack_env(home: Path) -> dict[str, str]:
 
 
 def mlwright(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    # The checkout under test is the working directory and PYTHONPATH of the stack's every process.
     done = subprocess.run([sys.executable, "-m", "mlwright.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=180)
+                          timeout=180, cwd=env["PYTHONPATH"])
     if done.returncode != 0:
         raise RuntimeError(f"mlwright {' '.join(args)} failed: {done.stderr or done.stdout}")
     return done
@@ -80,38 +88,64 @@ def spread(values: list[float]) -> str:
     return f"min {min(values):6.2f}  median {statistics.median(values):6.2f}  max {max(values):6.2f}"
 
 
-def main(runs: int) -> None:
-    times: dict[str, list[float]] = {"fresh": [], "initialised": []}
-    rss: dict[str, list[float]] = {q: [] for q in RSS_TARGET_MB}
-    for run in range(runs):
-        with tempfile.TemporaryDirectory(prefix="mlwright-bench-startup-") as tmp:
-            home = Path(tmp) / "home"
-            env = stack_env(home)
-            try:
-                times["fresh"].append(timed_up(env))
-                for queue, mb in worker_rss_mb(home).items():
-                    rss[queue].append(mb)
-                mlwright("down", env=env)
-                times["initialised"].append(timed_up(env))
-            finally:
-                subprocess.run([sys.executable, "-m", "mlwright.cli", "down"], env=env, capture_output=True,
-                               timeout=60)
-        print(f"run {run + 1}/{runs}: fresh {times['fresh'][-1]:.2f} s, initialised "
-              f"{times['initialised'][-1]:.2f} s", flush=True)
-    print(f"\n`mlwright up` until every task queue is polled, {runs} runs (seconds):")
-    for kind, values in times.items():
+@dataclass
+class Figures:
+    times: dict[str, list[float]] = field(default_factory=lambda: {"fresh": [], "initialised": []})
+    rss: dict[str, list[float]] = field(default_factory=lambda: {q: [] for q in RSS_TARGET_MB})
+
+
+def one_run(code: Path, figures: Figures) -> None:
+    with tempfile.TemporaryDirectory(prefix="mlwright-bench-startup-") as tmp:
+        home = Path(tmp) / "home"
+        env = stack_env(home, code)
+        try:
+            figures.times["fresh"].append(timed_up(env))
+            for queue, mb in worker_rss_mb(home).items():
+                figures.rss[queue].append(mb)
+            mlwright("down", env=env)
+            figures.times["initialised"].append(timed_up(env))
+        finally:
+            subprocess.run([sys.executable, "-m", "mlwright.cli", "down"], env=env, capture_output=True,
+                           timeout=60, cwd=code)
+
+
+def report(name: str, runs: int, figures: Figures) -> None:
+    print(f"\n{name}: `mlwright up` until every task queue is polled, {runs} runs (seconds):")
+    for kind, values in figures.times.items():
         print(f"  {kind:<12} {spread(values)}   target <= {UP_TARGET_S[kind]:.0f} s")
-    print("\nidle worker RSS after ready (MB, VmRSS):")
-    for queue, values in rss.items():
+    print(f"{name}: idle worker RSS after ready (MB, VmRSS):")
+    for queue, values in figures.rss.items():
         if not values:
-            print(f"  {queue:<10} not found")
+            print(f"  {queue:<12} not found")
             continue
-        worst = max(values)
-        verdict = "ok" if worst <= RSS_TARGET_MB[queue] else "OVER"
-        print(f"  {queue:<10} {spread(values)}   target <= {RSS_TARGET_MB[queue]} MB  {verdict}")
+        verdict = "ok" if max(values) <= RSS_TARGET_MB[queue] else "OVER"
+        print(f"  {queue:<12} {spread(values)}   target <= {RSS_TARGET_MB[queue]} MB  {verdict}")
+
+
+def main(runs: int, baseline: Path | None) -> None:
+    setups = {"this checkout": HERE, **({f"baseline {baseline}": baseline.resolve()} if baseline else {})}
+    figures = {name: Figures() for name in setups}
+    for run in range(runs):
+        for name, code in setups.items():
+            one_run(code, figures[name])
+            t = figures[name].times
+            print(f"run {run + 1}/{runs} {name}: fresh {t['fresh'][-1]:.2f} s, initialised "
+                  f"{t['initialised'][-1]:.2f} s", flush=True)
+    for name in setups:
+        report(name, runs, figures[name])
+    if baseline:
+        this, base = figures["this checkout"], figures[f"baseline {baseline}"]
+        print("\nthis checkout / baseline, ratio of medians:")
+        for kind in this.times:
+            print(f"  up {kind:<12} {statistics.median(this.times[kind]) / statistics.median(base.times[kind]):.2f}")
+        for queue in this.rss:
+            if this.rss[queue] and base.rss[queue]:
+                print(f"  rss {queue:<11} {statistics.median(this.rss[queue]) / statistics.median(base.rss[queue]):.2f}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    main(parser.parse_args().runs)
+    parser.add_argument("--baseline", type=Path, default=None, help="another checkout to alternate with")
+    args = parser.parse_args()
+    main(args.runs, args.baseline)

@@ -209,6 +209,12 @@ class Settings(BaseSettings):
     temporal_tls_server_ca: Path | None = Field(None, description="CA bundle that signs the server certificate.")
     temporal_tls_server_name: str | None = Field(None, description="Server name to verify (SNI) if not the host.")
 
+    # --- Lean workers and a fast start (issue 10, items 3 and 4) ---
+    worker_connect_wait_s: float = Field(
+        30, ge=0, description="How long a starting worker keeps trying to reach Temporal before it gives up: "
+        "`mlwright dev` starts the workers beside the server, not after it.",
+    )
+
     @property
     def accepts_plaintext_payloads(self) -> bool:
         if self.payload_accept_plaintext is None:

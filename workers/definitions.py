@@ -84,6 +84,13 @@ ACTIVITY_CLASSES: dict[Resource, tuple[ActivityClass, ...]] = {
 }
 
 
+def import_activity_classes(resources: Sequence[Resource]) -> None:
+    """Import what these queues' workers will serve, before there is a client to build them with."""
+    for resource in resources:
+        for cls in ACTIVITY_CLASSES.get(resource, ()):
+            cls.load()
+
+
 def activities_for(resource: Resource, deps: ActivityDeps, settings: Settings) -> list[Callable]:
     """The bound methods implementing the steps the catalog puts on ``resource``."""
     classes = ACTIVITY_CLASSES.get(resource, ())
