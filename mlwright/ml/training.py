@@ -8,19 +8,17 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
 from mlwright.contracts.training import ESTIMATOR_TASKS
 from mlwright.errors import InvalidInput
 from mlwright.ml.redact import redact
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sklearn.base import BaseEstimator
     from sklearn.pipeline import Pipeline
 
-# scikit-learn is imported by the first check, fit or model load, not when the module is: the cpu
-# and training workers import this module at start and would otherwise hold it while idle (issue 10).
+# scikit-learn (and pandas) are imported by the first check, fit or model load, not with the module:
+# the cpu and training workers import it at start and would otherwise hold them while idle (issue 10).
 
 
 @functools.cache
@@ -80,6 +78,8 @@ def check_params(name: str, task: str | None, params: dict[str, Any],
 
 def check_target(target: pd.Series, column: str, task: str) -> None:
     """A regression needs a numeric target; say so, naming the task and the column, not a cell value."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
     if task == "regression" and not (is_numeric_dtype(target) and not is_bool_dtype(target)):
         raise InvalidInput("task", f"regression needs a numeric target, but column {column!r} holds "
                            f"{target.dtype} values; use task: classification or another dataset.target")

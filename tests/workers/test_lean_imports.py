@@ -48,14 +48,18 @@ def test_the_workflow_worker_loads_no_data_ml_or_database_library(tmp_path):
     assert heavy_modules_of(Resource.PIPELINES, tmp_path) == set()
 
 
-@pytest.mark.parametrize(("resource", "never"), [
-    # io extracts, writes and registers; it never fits or scores a model, nor computes statistics.
+@pytest.mark.parametrize(("resource", "not_at_start"), [
+    # io extracts, writes and registers: it never fits or scores a model, nor computes statistics.
     (Resource.IO, {"sklearn", "scipy"}),
+    # cpu fits nothing long; scikit-learn and scipy load on its first evaluation or drift report.
+    (Resource.CPU, {"sklearn", "scipy"}),
+    # training only fits: its libraries load with the first fit; it calls no source system (httpx).
+    (Resource.TRAINING, {"sklearn", "scipy", "pandas", "pyarrow", "httpx"}),
 ])
-def test_an_activity_worker_loads_only_its_own_queues_libraries(tmp_path, resource, never):
+def test_an_activity_worker_starts_with_only_its_own_queues_libraries(tmp_path, resource, not_at_start):
     loaded = heavy_modules_of(resource, tmp_path)
-    assert "sqlalchemy" in loaded  # the check can see a library that is there
-    assert loaded.isdisjoint(never), f"the {resource} worker imported {sorted(loaded & never)}"
+    assert "sqlalchemy" in loaded  # the check sees a library that is there
+    assert loaded.isdisjoint(not_at_start), f"the {resource} worker imported {sorted(loaded & not_at_start)}"
 
 
 def test_every_activity_class_is_listed_under_each_queue_it_serves(deps, settings):
