@@ -10,12 +10,16 @@ hits both alike. Everything started is stopped (`mlwright down`) before the next
 With ``--baseline DIR`` (another checkout, e.g. ``git archive main | tar -x -C DIR``) each run
 also starts that code's stack, alternating with this one, and the ratios of the medians are printed.
 
-    python bench/startup.py [--runs 5] [--baseline DIR]
+    python bench/startup.py [--runs 5] [--baseline DIR] [--imports]
+
+``--imports`` prints only what each worker process spends before it connects (CPU seconds and peak
+RSS of its imports, store and activities), the part of a start this work changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -88,6 +92,47 @@ def spread(values: list[float]) -> str:
     return f"min {min(values):6.2f}  median {statistics.median(values):6.2f}  max {max(values):6.2f}"
 
 
+# What `python -m workers <queue>` does before it connects: import, open the store, build its
+# activities. Printed: CPU seconds and peak RSS of that alone, which load on the machine barely moves.
+WORKER_START = """
+import json, resource, sys, tempfile
+import workers.__main__, workers.serve
+from mlwright.queues import Resource
+from mlwright.settings import Settings
+from workers import definitions
+
+queue = Resource(sys.argv[1])
+if queue is not Resource.PIPELINES:
+    from activities.deps import ActivityDeps
+    settings = Settings(home=tempfile.mkdtemp())
+    definitions.activities_for(queue, ActivityDeps.from_settings(settings), settings)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}))
+"""
+
+
+def worker_start_cost(code: Path, queue: str) -> dict[str, float]:
+    done = subprocess.run([sys.executable, "-c", WORKER_START, queue], cwd=code, env={**os.environ,
+                          "PYTHONPATH": str(code)}, capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def imports_only(runs: int, setups: dict[str, Path]) -> None:
+    costs = {name: {q: [] for q in RSS_TARGET_MB} for name in setups}
+    for _ in range(runs):
+        for queue in RSS_TARGET_MB:
+            for name, code in setups.items():
+                costs[name][queue].append(worker_start_cost(code, queue))
+    print(f"\nworker start before connecting (imports + store + activities), {runs} runs, medians:")
+    for queue in RSS_TARGET_MB:
+        line = []
+        for name in setups:
+            values = costs[name][queue]
+            line.append(f"{name}: cpu {statistics.median(v['cpu_s'] for v in values):5.2f} s, "
+                        f"peak RSS {statistics.median(v['rss_mb'] for v in values):4.0f} MB")
+        print(f"  {queue:<10} " + "  |  ".join(line))
+
+
 @dataclass
 class Figures:
     times: dict[str, list[float]] = field(default_factory=lambda: {"fresh": [], "initialised": []})
@@ -122,8 +167,11 @@ def report(name: str, runs: int, figures: Figures) -> None:
         print(f"  {queue:<12} {spread(values)}   target <= {RSS_TARGET_MB[queue]} MB  {verdict}")
 
 
-def main(runs: int, baseline: Path | None) -> None:
+def main(runs: int, baseline: Path | None, imports: bool) -> None:
     setups = {"this checkout": HERE, **({f"baseline {baseline}": baseline.resolve()} if baseline else {})}
+    if imports:
+        imports_only(runs, setups)
+        return
     figures = {name: Figures() for name in setups}
     for run in range(runs):
         for name, code in setups.items():
@@ -147,5 +195,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--baseline", type=Path, default=None, help="another checkout to alternate with")
+    parser.add_argument("--imports", action="store_true", help="only each worker's start before connecting")
     args = parser.parse_args()
-    main(args.runs, args.baseline)
+    main(args.runs, args.baseline, args.imports)
