@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sklearn.model_selection import train_test_split
 from temporalio import activity
 
 from activities.deps import ActivityDeps
@@ -37,6 +36,8 @@ class FeatureActivities:
     @steps.SPLIT.defn
     def split_dataset(self, inp: c.SplitInput) -> c.SplitOutput:
         """Seeded split, stratified for classification, so a retry produces the same rows."""
+        from sklearn.model_selection import train_test_split  # not at worker start (issue 10)
+
         fs = inp.features
         frame = self.deps.artifacts.get_frame(fs.data)
         stratify = frame[fs.target] if fs.task == "classification" else None

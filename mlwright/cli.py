@@ -272,7 +272,7 @@ async def _wait_ready(settings: Settings, timeout_s: float, pid: int) -> None:
                 raise RuntimeError(f"the dev stack exited{_why(logs / 'dev.log')}; see {logs}") from None
             if time.monotonic() > deadline:
                 raise
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.05)
 
 
 def _why(dev_log: Path) -> str:

@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -49,6 +50,14 @@ def tuning_args(settings: Settings) -> list[str]:
     for pragma in settings.dev_sqlite_pragmas:
         args += ["--sqlite-pragma", pragma]
     return args
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
 
 
 class DevStack:
@@ -101,16 +110,18 @@ class DevStack:
         for directory in (self.settings.home.resolve(), self.logs):  # `mlwright up` may have made them 0755
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             directory.chmod(0o700)
-        self._create_schema()
+        # Everything starts at once: a worker spends its first seconds importing, then waits for
+        # the server itself (worker_connect_wait_s); nothing here waits for anything first.
         self._spawn("temporal", self.server_command(), tier=0)
-        self._spawn("services", [sys.executable, "-m", "mlwright.services"], tier=1)
-        if self.settings.payload_encryption:
-            self._spawn("codec-server", [sys.executable, "-m", "mlwright.cli", "codec-server"], tier=1)
-        self.wait_server(timeout_s=60)
-        self.wait_services(timeout_s=60)
         for index, resource in enumerate(Resource):
             self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value], tier=2,
                         env=self.worker_env(index))
+        self._spawn("services", [sys.executable, "-m", "mlwright.services"], tier=1)
+        if self.settings.payload_encryption:
+            self._spawn("codec-server", [sys.executable, "-m", "mlwright.cli", "codec-server"], tier=1)
+        self._create_schema()
+        self.wait_server(timeout_s=60)
+        self.wait_services(timeout_s=60)
 
     def _on_signal(self, *_args) -> None:
         self._stopping = True
@@ -118,7 +129,9 @@ class DevStack:
             raise KeyboardInterrupt
 
     def _create_schema(self) -> None:
-        # Once, before the workers start, rather than in a race between them.
+        # While the workers start, rather than before them (that took seconds of a fresh start):
+        # init_db is safe for several processes at once, and each activity worker creates what is
+        # missing before it polls. Here too, so the store exists even before a worker is up.
         from mlwright.store.db import open_store
 
         open_store(self.settings.resolved_database_url).dispose()
@@ -127,11 +140,14 @@ class DevStack:
         deadline = time.monotonic() + timeout_s
         check = [temporal_binary(), "operator", "cluster", "health",
                  "--address", self.settings.temporal_address]
+        host = self.settings.temporal_address.rpartition(":")[0]
         while time.monotonic() < deadline:
-            if subprocess.run(check, capture_output=True).returncode == 0:
+            # The health check is a 150 MB binary; a TCP probe first keeps its start-ups (CPU the
+            # workers need while they import) to about one.
+            if _accepts(host, self.settings.temporal_port) and subprocess.run(check, capture_output=True).returncode == 0:
                 return
             self._fail_if_exited()
-            time.sleep(0.2)
+            time.sleep(0.05)
         raise RuntimeError(f"Temporal did not become healthy in {timeout_s}s; "
                            f"see {self.logs / 'temporal.log'}")
 
@@ -151,7 +167,7 @@ class DevStack:
             except urllib.error.HTTPError:
                 waiting.pop(0)
             except OSError:
-                time.sleep(0.2)
+                time.sleep(0.05)
 
     def watch(self, poll_s: float = 0.2) -> None:
         """Until Ctrl-C/SIGTERM: restart whatever exits (with backoff); then stop everything.

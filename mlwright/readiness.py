@@ -13,20 +13,21 @@ from mlwright.queues import QueueSet, Resource
 
 
 async def missing_pollers(client: Client, queues: QueueSet) -> list[str]:
-    missing = []
-    for resource in Resource:
+    async def polled(resource: Resource) -> bool:
         kind = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW if resource is Resource.PIPELINES
                 else TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
         response = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
             namespace=client.namespace, task_queue=TaskQueue(name=queues[resource]), task_queue_type=kind))
-        if not response.pollers:
-            missing.append(queues[resource])
-    return missing
+        return bool(response.pollers)
+
+    answers = await asyncio.gather(*(polled(r) for r in Resource))
+    return [queues[r] for r, ok in zip(Resource, answers, strict=True) if not ok]
 
 
-async def wait_for_workers(client: Client, queues: QueueSet, timeout_s: float) -> None:
+async def wait_for_workers(client: Client, queues: QueueSet, timeout_s: float, poll_s: float = 0.05) -> None:
+    """Until a worker polls each queue; a short poll, as `mlwright up` is ready the moment they do."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while missing := await missing_pollers(client, queues):
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"no worker polls {missing} after {timeout_s}s")
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(poll_s)

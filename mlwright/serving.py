@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 from sqlalchemy import Engine
 
 from mlwright.contracts.refs import ArtifactRef
@@ -16,6 +16,9 @@ from mlwright.store import registry
 from mlwright.store.artifacts import ArtifactStore
 from mlwright.store.db import session_scope
 from mlwright.store.tables import ModelVersion
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline  # unpickling a model imports scikit-learn when one is loaded
 
 
 @dataclass(frozen=True)

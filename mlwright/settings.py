@@ -21,8 +21,6 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError
 
 
 class Settings(BaseSettings):
@@ -222,6 +220,12 @@ class Settings(BaseSettings):
         "slots) instead of the SDK's fixed 5 per queue. Off until bench/pollers.py shows a robust gain: five "
         "alternating runs gave 0.76-1.18x the per-step time (bench/README.md).")
 
+    # --- Lean workers and a fast start (issue 10, items 3 and 4) ---
+    worker_connect_wait_s: float = Field(
+        30, ge=0, description="How long a starting worker keeps trying to reach Temporal before it gives up: "
+        "`mlwright dev` starts the workers beside the server, not after it.",
+    )
+
     @property
     def accepts_plaintext_payloads(self) -> bool:
         if self.payload_accept_plaintext is None:
@@ -292,6 +296,11 @@ class Settings(BaseSettings):
     @field_validator("data_connections")
     @classmethod
     def _read_only_backends(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            return value
+        from sqlalchemy import make_url
+        from sqlalchemy.exc import ArgumentError
+
         for name, url in value.items():
             try:
                 backend = make_url(url).get_backend_name()
@@ -408,6 +417,13 @@ DATA_SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 def _sqlite_file(url: str) -> Path | None:
+    # Every process validates its settings, the workflow worker too: the shape mlwright writes
+    # itself is read without SQLAlchemy, which that worker never otherwise loads (issue 10).
+    plain = url.removeprefix("sqlite:///")
+    if plain != url and plain.startswith("/") and not any(c in plain for c in "%?#"):
+        return Path(plain).resolve()
+    from sqlalchemy import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
@@ -415,6 +431,8 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 def _same_database(a: str, b: str) -> bool:
+    from sqlalchemy import make_url
+
     first, second = make_url(a), make_url(b)
     if first.get_backend_name() != second.get_backend_name():
         return False

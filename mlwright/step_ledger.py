@@ -29,17 +29,21 @@ import threading
 import time
 import weakref
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import CancelledError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from mlwright import metrics, run_tags
 from mlwright.settings import Settings
-from mlwright.store import ledger
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# mlwright.store.ledger (SQLModel, SQLAlchemy) is imported where a row is written, not here: the
+# workflow worker carries this interceptor for its run-tags header and never loads them (issue 10).
 
 log = logging.getLogger(__name__)
 _RSS_UNIT_MB = 1 / (1024 * 1024) if sys.platform == "darwin" else 1 / 1024  # bytes on macOS, KiB on Linux
@@ -91,6 +95,8 @@ class StepLedgerInterceptor(Interceptor):
         return run_tags.workflow_interceptor_class(input)
 
     def write(self, row: dict[str, Any], result: Any = None) -> None:
+        from mlwright.store import ledger
+
         try:
             if self.settings.ledger:
                 write_rows(self.engine, [row])
@@ -162,6 +168,8 @@ class _Attempt:
 
     def row(self, started_at: datetime, wall_s: float, cpu_s: float, rss_delta: float, outcome: str,
             error_type: str | None, result: Any) -> dict[str, Any]:
+        from mlwright.store import ledger
+
         info, s, resource_class = self.info, self.owner.settings, self.owner.resource_class
         return {
             "pipeline": info.workflow_type or "", "workflow_id": info.workflow_id or "",

@@ -1,34 +1,26 @@
-"""Which workflows and activities each task queue serves."""
+"""Which workflows and activities each task queue serves.
+
+A worker process imports only what its own queue serves (issue 10): activity classes are named
+below by import path, per queue, and imported when that queue's worker is built. So the workflow
+worker never loads pandas, scikit-learn or SQLAlchemy, and an activity worker loads only the
+libraries of its own queue's classes (tests/workers/test_lean_imports.py checks it in a fresh
+interpreter). A class appears under every queue one of its steps runs on.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import PollerBehaviorAutoscaling, Worker, WorkerDeploymentConfig
 
 from activities import activity
-from activities.datasets import DatasetActivities
-from activities.deps import ActivityDeps
-from activities.evaluation import EvaluationActivities
-from activities.feature_store.alert import FeatureAlertActivities
-from activities.feature_store.compute import FeatureComputeActivities
-from activities.feature_store.stores import FeatureStoreActivities
-from activities.features import FeatureActivities
-from activities.monitor import MonitorActivities
-from activities.patient_risk.delivery import DeliveryActivities
-from activities.patient_risk.deps import PatientRiskDeps
-from activities.patient_risk.notify import NotifyActivities
-from activities.patient_risk.preparation import PreparationActivities
-from activities.patient_risk.records import RecordActivities
-from activities.patient_risk.scoring import ScoringActivities
-from activities.patient_risk.sources import SourceActivities
-from activities.registry import RegistryActivities
-from activities.training import TrainingActivities
-from activities.triggers import TriggerActivities
 from mlwright.queues import QueueSet, Resource
 from mlwright.settings import Settings
 from mlwright.step_ledger import StepLedgerInterceptor
@@ -44,29 +36,81 @@ from workflows.patient_risk import PatientRiskPipeline
 from workflows.retraining_monitor import RetrainingMonitor
 from workflows.training_pipeline import TrainingPipeline
 
+if TYPE_CHECKING:
+    from activities.deps import ActivityDeps
+
 WORKFLOWS: list[type] = [TrainingPipeline, PatientRiskPipeline, RetrainingMonitor, FeaturePipeline]
 STEPS: tuple[Step, ...] = (*training_steps.ALL, *patient_risk_steps.ALL, *trigger_steps.ALL, *monitor_steps.ALL,
                          *feature_pipeline_steps.ALL)
 
 
-def activity_implementations(deps: ActivityDeps, settings: Settings) -> dict[str, Callable]:
-    """Step name -> bound activity method, for every step in the catalog."""
-    pr = PatientRiskDeps.build(deps, settings)
-    instances = [DatasetActivities(deps), FeatureActivities(deps), TrainingActivities(deps),
-                 EvaluationActivities(deps), RegistryActivities(deps), SourceActivities(pr),
-                 PreparationActivities(pr), ScoringActivities(pr), DeliveryActivities(pr), NotifyActivities(pr),
-                 RecordActivities(pr), TriggerActivities(deps), MonitorActivities(deps),
-                 FeatureComputeActivities(pr), FeatureStoreActivities(pr), FeatureAlertActivities(pr)]
-    found = {step.name: getattr(i, step.name) for step in STEPS for i in instances if hasattr(i, step.name)}
-    missing = sorted({s.name for s in STEPS} - set(found))
-    if missing:
-        raise RuntimeError(f"steps without an implementation: {missing}")
-    return found
+@dataclass(frozen=True)
+class ActivityClass:
+    """A class whose methods implement steps, named by import path so that only the workers of
+    the queues it serves import it (and its libraries)."""
+
+    path: str  # "package.module:Class"
+    patient_risk: bool = False  # built with PatientRiskDeps (sources, care DB, HTTP), else ActivityDeps
+
+    def load(self) -> type:
+        module, _, name = self.path.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+_DATASETS = ActivityClass("activities.datasets:DatasetActivities")
+_EVALUATION = ActivityClass("activities.evaluation:EvaluationActivities")
+_FEATURES = ActivityClass("activities.features:FeatureActivities")
+_MONITOR = ActivityClass("activities.monitor:MonitorActivities")
+_REGISTRY = ActivityClass("activities.registry:RegistryActivities")
+_TRAINING = ActivityClass("activities.training:TrainingActivities")
+_TRIGGERS = ActivityClass("activities.triggers:TriggerActivities")
+_SOURCES = ActivityClass("activities.patient_risk.sources:SourceActivities", patient_risk=True)
+_PREPARATION = ActivityClass("activities.patient_risk.preparation:PreparationActivities", patient_risk=True)
+_SCORING = ActivityClass("activities.patient_risk.scoring:ScoringActivities", patient_risk=True)
+_DELIVERY = ActivityClass("activities.patient_risk.delivery:DeliveryActivities", patient_risk=True)
+_NOTIFY = ActivityClass("activities.patient_risk.notify:NotifyActivities", patient_risk=True)
+_RECORDS = ActivityClass("activities.patient_risk.records:RecordActivities", patient_risk=True)
+_FEATURE_COMPUTE = ActivityClass("activities.feature_store.compute:FeatureComputeActivities", patient_risk=True)
+_FEATURE_STORES = ActivityClass("activities.feature_store.stores:FeatureStoreActivities", patient_risk=True)
+_FEATURE_ALERT = ActivityClass("activities.feature_store.alert:FeatureAlertActivities", patient_risk=True)
+
+# What each activity queue's worker imports; which step runs where is the catalog's (Step.resource).
+ACTIVITY_CLASSES: dict[Resource, tuple[ActivityClass, ...]] = {
+    Resource.IO: (_DATASETS, _MONITOR, _REGISTRY, _TRIGGERS, _SOURCES, _DELIVERY, _NOTIFY, _RECORDS,
+                  _FEATURE_COMPUTE, _FEATURE_STORES, _FEATURE_ALERT),
+    Resource.CPU: (_DATASETS, _EVALUATION, _FEATURES, _MONITOR, _TRAINING, _SOURCES, _PREPARATION, _SCORING,
+                   _FEATURE_COMPUTE, _FEATURE_STORES),
+    Resource.TRAINING: (_TRAINING,),
+}
+
+
+def import_activity_classes(resources: Sequence[Resource]) -> None:
+    """Import what these queues' workers will serve, before there is a client to build them with."""
+    for resource in resources:
+        for cls in ACTIVITY_CLASSES.get(resource, ()):
+            cls.load()
 
 
 def activities_for(resource: Resource, deps: ActivityDeps, settings: Settings) -> list[Callable]:
-    impls = activity_implementations(deps, settings)
-    return [impls[s.name] for s in STEPS if s.resource == resource]
+    """The bound methods implementing the steps the catalog puts on ``resource``."""
+    classes = ACTIVITY_CLASSES.get(resource, ())
+    patient_risk = None
+    if any(c.patient_risk for c in classes):
+        from activities.patient_risk.deps import PatientRiskDeps
+
+        patient_risk = PatientRiskDeps.build(deps, settings)
+    instances = [c.load()(patient_risk if c.patient_risk else deps) for c in classes]
+    steps = [s for s in STEPS if s.resource == resource]
+    found = {s.name: getattr(i, s.name) for s in steps for i in instances if hasattr(i, s.name)}
+    missing = [s.name for s in steps if s.name not in found]
+    if missing:
+        raise RuntimeError(f"steps on {resource} without an implementation in ACTIVITY_CLASSES: {missing}")
+    return [found[s.name] for s in steps]
+
+
+def activity_implementations(deps: ActivityDeps, settings: Settings) -> dict[str, Callable]:
+    """Step name -> bound activity method, for every step in the catalog."""
+    return {activity.defn_name(a): a for r in ACTIVITY_CLASSES for a in activities_for(r, deps, settings)}
 
 
 def concurrency(resource: Resource, settings: Settings) -> int:

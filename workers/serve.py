@@ -7,15 +7,16 @@ import contextlib
 import logging
 import signal
 
-from activities.deps import ActivityDeps
+from temporalio.client import Client
+
 from mlwright import visibility
-from mlwright.client import connect
+from mlwright.client import ConnectionSettingsError, connect
 from mlwright.metrics import setup_metrics
 from mlwright.queues import QueueSet, Resource
 from mlwright.settings import Settings
 from mlwright.telemetry import flush as flush_spans
 from mlwright.telemetry import setup_logging, setup_tracing
-from workers.definitions import build_worker
+from workers.definitions import build_worker, import_activity_classes
 
 log = logging.getLogger("mlwright.workers")
 
@@ -24,12 +25,18 @@ async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Eve
     setup_logging(settings)
     setup_tracing(settings, service=f"mlwright-worker-{'-'.join(resources)}")
     setup_metrics(settings)  # before the client: its Runtime must be the process's one
-    client = await connect(settings)
+    # Imports and the store's schema first: under `mlwright dev` they overlap the server's start.
+    needs_deps = any(r is not Resource.PIPELINES for r in resources)
+    deps = None
+    if needs_deps:  # imported here: the workflow worker never loads the store (SQLAlchemy)
+        from activities.deps import ActivityDeps
+
+        deps = ActivityDeps.from_settings(settings)
+    import_activity_classes(resources)
+    client = await connect_when_up(settings)
     if Resource.PIPELINES in resources:
         # Workflows publish their state as search attributes; without them every run would stall.
         await visibility.require(client, register_if_missing=settings.register_search_attributes)
-    needs_deps = any(r is not Resource.PIPELINES for r in resources)
-    deps = ActivityDeps.from_settings(settings) if needs_deps else None
     queues = QueueSet(settings.task_queue_prefix)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -49,3 +56,16 @@ async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Eve
             if executor is not None:
                 executor.shutdown(wait=False, cancel_futures=True)
         flush_spans()  # the process exits without interpreter teardown (mlwright.cli.exit_now)
+
+
+async def connect_when_up(settings: Settings, poll_s: float = 0.05) -> Client:
+    """The client, once Temporal answers (up to ``worker_connect_wait_s``): a worker started beside
+    its server spends its imports while the server starts, instead of waiting for it first."""
+    deadline = asyncio.get_running_loop().time() + settings.worker_connect_wait_s
+    while True:
+        try:
+            return await connect(settings)
+        except ConnectionSettingsError:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+            await asyncio.sleep(poll_s)

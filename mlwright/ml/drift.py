@@ -35,8 +35,6 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import ks_2samp, wasserstein_distance
 
 # An empty bin would make PSI infinite; this floor is the common choice (1e-4 share).
 _EPS = 1e-4
@@ -168,6 +166,10 @@ def _thin(ordered: np.ndarray, k: int) -> np.ndarray:
 
 
 def _numeric(name, ref, cur, t: FeatureThresholds, out: FeatureDrift) -> None:
+    # scipy is imported where a statistic is computed: the io worker imports this module at start
+    # and would otherwise hold scipy in memory while idle (issue 10).
+    from scipy.stats import ks_2samp, wasserstein_distance
+
     out.kind = "numeric"
     if len(ref) == 0 or len(cur) == 0:
         return
@@ -189,6 +191,8 @@ def _numeric(name, ref, cur, t: FeatureThresholds, out: FeatureDrift) -> None:
 
 
 def _categorical(name, ref: pd.Series, cur: pd.Series, t: FeatureThresholds, out: FeatureDrift) -> None:
+    from scipy.spatial.distance import jensenshannon
+
     out.kind = "categorical"
     if len(ref) == 0 or len(cur) == 0:
         return

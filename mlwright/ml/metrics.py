@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
-from sklearn.pipeline import Pipeline
 
 from mlwright.contracts.training import METRIC_DIRECTIONS
 
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
 
 def evaluate(model: Pipeline, frame: pd.DataFrame, target: str, task: str) -> dict[str, float]:
+    # Imported here, not at the top: the cpu worker stays free of scikit-learn until it evaluates.
+    from sklearn import metrics as skm
+
     X, y = frame.drop(columns=[target]), frame[target]
     predicted = model.predict(X)
     if task == "regression":
@@ -32,6 +37,8 @@ def evaluate(model: Pipeline, frame: pd.DataFrame, target: str, task: str) -> di
 
 
 def _ranking_metrics(model: Pipeline, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    from sklearn import metrics as skm
+
     classes = list(model.classes_)
     if hasattr(model, "predict_proba"):
         proba = model.predict_proba(X)

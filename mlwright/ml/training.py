@@ -2,41 +2,46 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 import re
 from collections.abc import Callable
-from typing import Any
-
-import pandas as pd
-from pandas.api.types import is_bool_dtype, is_numeric_dtype
-from sklearn.base import BaseEstimator
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (
-    GradientBoostingClassifier,
-    GradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, RidgeClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
+from typing import TYPE_CHECKING, Any
 
 from mlwright.contracts.training import ESTIMATOR_TASKS
 from mlwright.errors import InvalidInput
 from mlwright.ml.redact import redact
 
-_ESTIMATORS: dict[tuple[str, str], type[BaseEstimator]] = {
-    ("logistic_regression", "classification"): LogisticRegression,
-    ("random_forest", "classification"): RandomForestClassifier,
-    ("random_forest", "regression"): RandomForestRegressor,
-    ("gradient_boosting", "classification"): GradientBoostingClassifier,
-    ("gradient_boosting", "regression"): GradientBoostingRegressor,
-    ("linear_regression", "regression"): LinearRegression,
-    ("ridge", "classification"): RidgeClassifier,
-    ("ridge", "regression"): Ridge,
-}
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.base import BaseEstimator
+    from sklearn.pipeline import Pipeline
+
+# scikit-learn (and pandas) are imported by the first check, fit or model load, not with the module:
+# the cpu and training workers import it at start and would otherwise hold them while idle (issue 10).
+
+
+@functools.cache
+def _estimators() -> dict[tuple[str, str], type[BaseEstimator]]:
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, RidgeClassifier
+
+    return {
+        ("logistic_regression", "classification"): LogisticRegression,
+        ("random_forest", "classification"): RandomForestClassifier,
+        ("random_forest", "regression"): RandomForestRegressor,
+        ("gradient_boosting", "classification"): GradientBoostingClassifier,
+        ("gradient_boosting", "regression"): GradientBoostingRegressor,
+        ("linear_regression", "regression"): LinearRegression,
+        ("ridge", "classification"): RidgeClassifier,
+        ("ridge", "regression"): Ridge,
+    }
+
 _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"logistic_regression": {"max_iter": 1000}}
 _NAMED_PARAM = re.compile(r"^The '(\w+)' parameter of ")
 
@@ -50,6 +55,8 @@ def check_params(name: str, task: str | None, params: dict[str, Any],
     them only at fit time; checking them here lets a run fail before any data moves. Without a
     task (it is inferred later), the parameters must suit one of the estimator's tasks.
     """
+    from sklearn.utils._param_validation import InvalidParameterError
+
     for key, (cap, setting) in caps.items():
         value = params.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value > cap:
@@ -71,13 +78,15 @@ def check_params(name: str, task: str | None, params: dict[str, Any],
 
 def check_target(target: pd.Series, column: str, task: str) -> None:
     """A regression needs a numeric target; say so, naming the task and the column, not a cell value."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
     if task == "regression" and not (is_numeric_dtype(target) and not is_bool_dtype(target)):
         raise InvalidInput("task", f"regression needs a numeric target, but column {column!r} holds "
                            f"{target.dtype} values; use task: classification or another dataset.target")
 
 
 def make_estimator(name: str, task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
-    cls = _ESTIMATORS.get((name, task))
+    cls = _estimators().get((name, task))
     if cls is None:
         supported = sorted(ESTIMATOR_TASKS.get(name, ()))
         raise InvalidInput("estimator.name", f"{name!r} does not do {task} (it does: {supported or 'nothing'})")
@@ -98,6 +107,11 @@ def make_estimator(name: str, task: str, params: dict[str, Any], seed: int) -> B
 def make_pipeline(estimator: BaseEstimator, numeric: list[str], categorical: list[str]) -> Pipeline:
     # Preprocessing is fitted inside the model pipeline, on training rows only, so no statistic of
     # the test rows leaks into training, and the stored artifact takes raw columns at serving time.
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     preprocess = ColumnTransformer(
         [
             ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
-from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def metric_name(task: str) -> str:
@@ -13,6 +16,9 @@ def metric_name(task: str) -> str:
 
 def performance(task: str, joined: pd.DataFrame) -> dict[str, float]:
     """``joined`` has score, predicted and outcome per prediction whose outcome arrived."""
+    # Imported on first use: the io worker imports this module and otherwise never loads scikit-learn.
+    from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
+
     if joined.empty:
         return {}
     if task == "regression":

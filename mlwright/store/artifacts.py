@@ -11,14 +11,16 @@ import io
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 from urllib.request import url2pathname
-
-import pandas as pd
 
 from mlwright.contracts.refs import ArtifactRef, DatasetRef
 from mlwright.errors import ArtifactIntegrityError
 from mlwright.private import DIR_MODE, private_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class ArtifactStore:
@@ -59,6 +61,9 @@ class ArtifactStore:
         return DatasetRef(artifact=artifact, rows=len(frame), columns=[str(c) for c in frame.columns])
 
     def get_frame(self, ref: DatasetRef) -> pd.DataFrame:
+        # Imported on first use: a worker whose steps pass only models never loads pandas.
+        import pandas as pd
+
         return pd.read_parquet(io.BytesIO(self.get_bytes(ref.artifact)))
 
     def find(self, digest: str, suffix: str = "") -> ArtifactRef | None:

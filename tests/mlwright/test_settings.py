@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -54,3 +56,17 @@ def test_queue_prefix_is_recovered_from_the_workflow_queue():
     assert (queues[Resource.IO], queues[Resource.TRAINING]) == ("staging-io", "staging-training")
     with pytest.raises(ValueError, match="ending in 'pipelines'"):
         QueueSet.from_workflow_queue("default")
+
+
+def test_own_sqlite_files_are_found_without_sqlalchemy_as_sqlalchemy_finds_them(tmp_path):
+    """Issue 10: the fast path for mlwright's own URL shape agrees with SQLAlchemy's parser."""
+    from sqlalchemy import make_url
+
+    from mlwright.settings import _sqlite_file
+
+    for url in [f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/a%20b.db", f"sqlite:///{tmp_path}/x.db?mode=ro",
+                "sqlite:///relative.db", "sqlite://", "sqlite:///:memory:", f"sqlite+pysqlite:///{tmp_path}/p.db"]:
+        database = make_url(url).database
+        expected = None if database in (None, "", ":memory:") else Path(database).resolve()
+        assert _sqlite_file(url) == expected, url
+    assert _sqlite_file("postgresql+psycopg://u@h/db") is None

@@ -1,0 +1,74 @@
+"""Each worker imports only what its own queue serves (issue 10, item 3).
+
+Every check runs in a fresh interpreter, as `python -m workers <queue>` starts: it imports the
+worker entry point, builds what that queue's worker serves exactly as workers/serve.py does, and
+reports which heavy libraries ended up in ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlwright.queues import Resource
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("pandas", "numpy", "pyarrow", "scipy", "sklearn", "sqlalchemy", "sqlmodel", "httpx")
+
+BUILD = """
+import json, sys
+import workers.__main__, workers.serve
+from mlwright.queues import Resource
+from mlwright.settings import Settings
+from workers import definitions
+
+resource = Resource(sys.argv[1])
+settings = Settings(home=sys.argv[2])
+if resource is not Resource.PIPELINES:
+    from activities.deps import ActivityDeps
+    definitions.activities_for(resource, ActivityDeps.from_settings(settings), settings)
+else:
+    definitions.WORKFLOWS  # what the workflow worker registers
+print(json.dumps(sorted(m for m in sys.argv[3:] if m in sys.modules)))
+"""
+
+
+def heavy_modules_of(resource: Resource, home: Path) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", BUILD, resource.value, str(home), *HEAVY], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_the_workflow_worker_loads_no_data_ml_or_database_library(tmp_path):
+    assert heavy_modules_of(Resource.PIPELINES, tmp_path) == set()
+
+
+@pytest.mark.parametrize(("resource", "not_at_start"), [
+    # io extracts, writes and registers: it never fits or scores a model, nor computes statistics.
+    (Resource.IO, {"sklearn", "scipy"}),
+    # cpu fits nothing long; scikit-learn and scipy load on its first evaluation or drift report.
+    (Resource.CPU, {"sklearn", "scipy"}),
+    # training only fits: its libraries load with the first fit; it calls no source system (httpx).
+    (Resource.TRAINING, {"sklearn", "scipy", "pandas", "pyarrow", "httpx"}),
+])
+def test_an_activity_worker_starts_with_only_its_own_queues_libraries(tmp_path, resource, not_at_start):
+    loaded = heavy_modules_of(resource, tmp_path)
+    assert "sqlalchemy" in loaded  # the check sees a library that is there
+    assert loaded.isdisjoint(not_at_start), f"the {resource} worker imported {sorted(loaded & not_at_start)}"
+
+
+def test_every_activity_class_is_listed_under_each_queue_it_serves(deps, settings):
+    """A class missing from a queue's list would leave that queue's steps unserved."""
+    from workers.definitions import ACTIVITY_CLASSES, STEPS
+
+    for resource, classes in ACTIVITY_CLASSES.items():
+        loaded = [c.load() for c in classes]
+        for step in (s for s in STEPS if s.resource is resource):
+            assert any(hasattr(cls, step.name) for cls in loaded), f"{step.name} has no class on {resource}"
+        for cls in loaded:  # and no class is listed where none of its steps run
+            assert any(hasattr(cls, s.name) for s in STEPS if s.resource is resource), f"{cls} on {resource}"
