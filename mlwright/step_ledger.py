@@ -70,6 +70,8 @@ def ledger_engine(url: str) -> Engine:
 
 
 def write_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    from mlwright.store import ledger
+
     if engine.dialect.name == "sqlite":
         with _sqlite_writes:
             ledger.record(engine, rows)
@@ -95,8 +97,6 @@ class StepLedgerInterceptor(Interceptor):
         return run_tags.workflow_interceptor_class(input)
 
     def write(self, row: dict[str, Any], result: Any = None) -> None:
-        from mlwright.store import ledger
-
         try:
             if self.settings.ledger:
                 write_rows(self.engine, [row])
