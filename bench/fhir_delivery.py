@@ -1,13 +1,13 @@
-"""Steps 18-20 of the PatientRiskPipeline on their own: care write, FHIR write, verification.
+"""Steps 18-21 of the PatientRiskPipeline on their own: care write, FHIR write, verification, alerts.
 
 For each population size and repeat, each tree (this checkout and a baseline checkout, e.g. main)
-runs the three steps in its own process against its own FHIR server process (that tree's
-`mlwright.services.fhir`, fresh database), in alternating order, on the same synthetic risk table.
+runs the four steps in its own process against its own FHIR server and alert inbox process (that
+tree's `mlwright.services`, fresh database), in alternating order, on the same synthetic risk table.
 Printed per step: wall seconds (median, p25/p75 over repeats), the step process's and the FHIR
 server's CPU seconds (on 2 shared cores, client + server CPU bounds what parallel bundles can gain),
 the step process's peak RSS, and what was written (counts and checksums), which must agree.
 
-    python bench/fhir_delivery.py --baseline /work/main --sizes 100000 1000000 --repeats 3
+    python bench/fhir_delivery.py --baseline /work/main --sizes 100000 --repeats 3
 """
 
 from __future__ import annotations
@@ -23,16 +23,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.request import urlopen
 
 HERE = Path(__file__).resolve().parent.parent
 
 SERVER = """
 import sys, threading
-from mlwright.services import fhir
+from mlwright.services import alert_inbox, fhir
 server = fhir.serve(sys.argv[1]).start()
-print(server.url, flush=True)
+inbox = alert_inbox.serve()[0].start()
+print(server.url, inbox.url, flush=True)
 sys.stdin.read()
 server.stop()
+inbox.stop()
 """
 
 # Runs inside the tree under test: its own activities, contracts and settings.
@@ -43,11 +46,13 @@ from temporalio.testing import ActivityEnvironment
 from activities.deps import ActivityDeps
 from activities.patient_risk.deps import PatientRiskDeps
 from activities.patient_risk.delivery import DeliveryActivities
+from activities.patient_risk.notify import NotifyActivities
 from mlwright.contracts import patient_risk as c
 from mlwright.settings import Settings
 
-n, home, fhir_url = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-settings = Settings(environment="test", home=home, fhir_url=fhir_url)
+n, home, fhir_url, inbox_url = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+routes = {"critical": [inbox_url], "warning": [inbox_url], "info": []}
+settings = Settings(environment="test", home=home, fhir_url=fhir_url, alert_routes=routes)
 rng = np.random.default_rng(7)
 scores = rng.random((n, 3))
 score = scores @ np.array([0.5, 0.3, 0.2])
@@ -61,7 +66,8 @@ del frame, scores, score, tier
 risk = c.RiskTable(data=ref, model_versions={"readmission-risk": 1, "deterioration-risk": 1, "acuity-risk": 1},
                    tiers={}, overrides=0, overrides_ref=ref)
 run = c.RunRef(workflow_id="bench-delivery", run_id="r1", run_date="2026-11-27")
-steps = DeliveryActivities(PatientRiskDeps.build(base, settings))
+pr = PatientRiskDeps.build(base, settings)
+steps, notify = DeliveryActivities(pr), NotifyActivities(pr)
 out = {}
 def timed(name, fn, inp):
     wall, cpu = time.perf_counter(), time.process_time()
@@ -73,7 +79,8 @@ def timed(name, fn, inp):
 care = timed("write_care_management", steps.write_care_management, c.RiskInput(run=run, risk=risk))
 fhir = timed("write_fhir", steps.write_fhir, c.RiskInput(run=run, risk=risk))
 report = timed("verify_writes", steps.verify_writes, c.VerifyInput(run=run, risk=risk, writes=[care, fhir]))
-out["written"] = {"care": [care.rows, care.checksum[:12]], "fhir": [fhir.rows, fhir.checksum[:12]],
+alerts = timed("send_alerts", notify.send_alerts, c.RiskInput(run=run, risk=risk))
+out["written"] = {"alerts_sent": alerts.sent, "care": [care.rows, care.checksum[:12]], "fhir": [fhir.rows, fhir.checksum[:12]],
                   "verified": {k: [report.counts[k], v[:12]] for k, v in report.checksums.items()}}
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out), flush=True)
@@ -90,9 +97,10 @@ def run(tree: Path, n: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
         server = subprocess.Popen([python, "-c", SERVER, f"{tmp}/fhir.db"], cwd=tree, stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
-        url = server.stdout.readline().strip() + "/fhir"
+        fhir_url, inbox_url = server.stdout.readline().split()
         env = {**os.environ, "MLWRIGHT_LOG_LEVEL": "WARNING"}
-        steps = subprocess.Popen([python, "-c", STEPS, str(n), f"{tmp}/state", url], cwd=tree, env=env,
+        steps = subprocess.Popen([python, "-c", STEPS, str(n), f"{tmp}/state", f"{fhir_url}/fhir",
+                                  f"{inbox_url}/alerts"], cwd=tree, env=env,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         server_cpu, before = {}, cpu_s(server.pid)
         while True:
@@ -104,11 +112,13 @@ def run(tree: Path, n: int) -> dict:
             steps.stdin.write("\n")
             steps.stdin.flush()
         steps.wait()
+        accepted = json.loads(urlopen(f"{inbox_url}/alerts").read())["accepted"]  # noqa: S310 - loopback
         server.stdin.close()
         server.wait()
         db = sqlite3.connect(f"{tmp}/fhir.db")
         bodies = "\n".join(sorted(b for (b,) in db.execute("select body from resource")))
         db.close()
+    line["written"]["inbox_accepted"] = accepted
     line["written"]["fhir_bodies"] = hashlib.sha256(bodies.encode()).hexdigest()[:12]
     for step, seconds in server_cpu.items():
         line[step]["server_cpu_s"] = seconds
@@ -139,7 +149,7 @@ def main() -> None:
                 print(f"  {n:,} rep {rep + 1} {name}: {time.perf_counter() - started:.1f} s "
                       f"{json.dumps(results[name][-1]['written'])}", flush=True)
         print(f"\n{n:,} patients, {args.repeats} repeats: median [p25-p75] seconds")
-        for step in ("write_care_management", "write_fhir", "verify_writes"):
+        for step in ("write_care_management", "write_fhir", "verify_writes", "send_alerts"):
             for name in trees:
                 r = results[name]
                 print(f"  {step:<22} {name:<8} wall {spread([x[step]['wall_s'] for x in r])}  "
