@@ -72,7 +72,8 @@ out = {}
 def timed(name, fn, inp):
     wall, cpu = time.perf_counter(), time.process_time()
     result = ActivityEnvironment().run(fn, inp)
-    out[name] = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+    out[name] = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
+                 "peak_rss_mb_after": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     print(json.dumps({"step": name}), flush=True)
     sys.stdin.readline()  # the parent reads the server's CPU between steps
     return result
@@ -154,7 +155,8 @@ def main() -> None:
                 r = results[name]
                 print(f"  {step:<22} {name:<8} wall {spread([x[step]['wall_s'] for x in r])}  "
                       f"step cpu {spread([x[step]['cpu_s'] for x in r])}  "
-                      f"server cpu {spread([x[step]['server_cpu_s'] for x in r])}")
+                      f"server cpu {spread([x[step]['server_cpu_s'] for x in r])}  "
+                      f"peak RSS after {spread([x[step]['peak_rss_mb_after'] for x in r])} MB")
             ratio = [b[step]["wall_s"] / t[step]["wall_s"] for b, t in zip(results["baseline"], results["this"],
                                                                             strict=True)]
             print(f"  {step:<22} baseline/this wall ratio per repeat {[round(x, 2) for x in ratio]}")
