@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -33,10 +35,12 @@ from mlwright.cli import exit_now
 from mlwright.client import client_options
 from mlwright.contracts.patient_risk import PatientRiskInput, PatientRiskResult, RetryStep
 from mlwright.devstack import temporal_binary, tuning_args
-from mlwright.patient_risk import bootstrap
+from mlwright.patient_risk import bootstrap, care
+from mlwright.patient_risk import fhir as fhir_resources
 from mlwright.queues import QueueSet
 from mlwright.services import alert_inbox, fhir, pharmacy
 from mlwright.settings import Settings
+from mlwright.store.db import make_engine
 
 RUN_DATE = date(2026, 11, 27)
 
@@ -120,12 +124,12 @@ async def main(sizes: list[int], recovery_size: int | None) -> None:
     settings = Settings(environment="test", home=root / "state", graceful_shutdown_s=0)
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary(),
                                                 dev_server_extra_args=[*tuning_args(settings), *visibility.dev_server_args()],
-                                                **client_options(),
+                                                **client_options(settings),
                                                 dev_server_database_filename=str(root / "temporal.db"))
     address = env.client.service_client.config.target_host
     servers = [pharmacy.serve(settings.resolved_sources_root / "pharmacy" / "fills.parquet"),
                fhir.serve(root / "fhir.db")]
-    inbox_server, inbox = alert_inbox.serve()
+    inbox_server, inbox = alert_inbox.serve(root / "alerts.jsonl")
     for server in [*servers, inbox_server]:
         server.start()
     routes = {"critical": [f"{inbox_server.url}/alerts"], "warning": [f"{inbox_server.url}/alerts"], "info": []}
@@ -157,6 +161,8 @@ async def main(sizes: list[int], recovery_size: int | None) -> None:
             print(f"{n:>9,} patients: end to end {wall:7.1f} s, orchestration {share:6.2%} of {total:.1f} s, "
                   f"worker peaks (MB) {', '.join(f'{q} {v:.0f}' for q, v in peaks.items())} "
                   f"(seeding {seed_s:.1f} s); tiers {result.tiers}", flush=True)
+            print(f"{n:>9,} patients: written {written(settings, root, day.isoformat())}, "
+                  f"alerts sent {result.alerts_sent}", flush=True)
         if recovery_size:
             await recovery(env, settings, address, root, recovery_size, inbox)
     finally:
@@ -169,6 +175,23 @@ async def main(sizes: list[int], recovery_size: int | None) -> None:
     print(f"{'#':>3} {'step':<24}" + "".join(f"{n:>12,}" for n, *_ in rows))
     for i, step in enumerate(rows[0][5].steps):
         print(f"{step.number:>3} {step.name:<24}" + "".join(f"{r[5].steps[i].duration_s or 0:>12.2f}" for r in rows))
+
+
+def written(settings: Settings, root: Path, day: str) -> str:
+    """What the run left downstream, as counts and digests to compare across versions: care rows
+    and their checksum, FHIR resources and the digest of their stored bodies, accepted alerts and the
+    digest of their bodies (less the run's own workflow id and link)."""
+    care_rows = care.rows_for(make_engine(settings.resolved_care_database_url), day)
+    db = sqlite3.connect(root / "fhir.db")
+    bodies = sorted(b for (b,) in db.execute("select body from resource where date = ?", (day,)))
+    db.close()
+    alerts = sorted(json.dumps({k: v for k, v in a.items() if k not in ("run_url", "workflow_id", "run_id")},
+                               sort_keys=True)
+                    for line in (root / "alerts.jsonl").read_text().splitlines()
+                    if (a := json.loads(line)).get("run_date") == day and a.get("kind") == "high_risk_patient")
+    digest = lambda items: hashlib.sha256("\n".join(items).encode()).hexdigest()[:12]  # noqa: E731
+    return (f"care {len(care_rows)} rows checksum {fhir_resources.checksum(care_rows)[:12]}, "
+            f"fhir {len(bodies)} resources digest {digest(bodies)}, inbox {len(alerts)} alerts digest {digest(alerts)}")
 
 
 async def recovery(env, settings: Settings, address: str, root: Path, n: int, inbox) -> None:

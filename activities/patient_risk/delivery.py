@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pandas as pd
 from temporalio import activity
 
+from activities.patient_risk.bounded import run_bounded
 from activities.patient_risk.deps import PatientRiskDeps
 from activities.patient_risk.http_errors import translated
 from mlwright.contracts import patient_risk as c
@@ -16,12 +19,27 @@ from mlwright.patient_risk import care, fhir
 from mlwright.steps.patient_risk import BY_NAME
 
 SEARCH_PAGE = 2_000
+# How FHIR servers answer an operation they do not offer.
+UNSUPPORTED = {400, 404, 405, 501}
 
 
 def _progress(what: str) -> None:
     """Between chunks: stop if cancelled (each chunk is its own transaction), else report."""
     check_cancelled()
     phase(what)
+
+
+def _bundles(inp: c.RiskInput, risk: pd.DataFrame, size: int) -> Iterator[tuple[int, bytes]]:
+    """(resources, encoded transaction bundle), built one at a time as the sender asks: memory
+    holds only the bundles in flight."""
+    columns = ["tier", "score", *fhir.OUTCOMES]
+    for start in range(0, len(risk), size):
+        batch = risk.iloc[start:start + size]
+        values = {k: batch[k].tolist() for k in columns}
+        resources = [fhir.risk_assessment(inp.run.run_date, pid, {k: values[k][i] for k in columns},
+                                          inp.risk.model_versions)
+                     for i, pid in enumerate(batch.index)]
+        yield len(resources), json.dumps(fhir.transaction(resources), separators=(",", ":")).encode()
 
 
 def _versions(risk: c.RiskTable) -> str:
@@ -47,37 +65,65 @@ class DeliveryActivities:
 
     @BY_NAME["write_fhir"].defn
     def write_fhir(self, inp: c.RiskInput) -> c.WriteResult:
-        """PUT one RiskAssessment per patient (id risk-<run_date>-<patient>) in transaction bundles.
-        Idempotent: a repeated PUT replaces the same resource."""
+        """PUT one RiskAssessment per patient (id risk-<run_date>-<patient>) in transaction bundles,
+        ``max_in_flight`` bundles at once. Idempotent: a repeated PUT replaces the same resource, so
+        bundles may land in any order and a retry may resend any of them."""
         risk = self._risk(inp.risk)
-        size = BY_NAME["write_fhir"].options_of(inp).batch_size
-        for start in range(0, len(risk), size):  # built a bundle at a time: memory stays flat
-            check_cancelled()
-            batch = risk.iloc[start:start + size]
-            resources = [fhir.risk_assessment(inp.run.run_date, pid, row, inp.risk.model_versions)
-                         for pid, row in zip(batch.index, batch.to_dict("records"), strict=True)]
+        options = BY_NAME["write_fhir"].options_of(inp)
+        written = 0
+
+        def post(bundle: tuple[int, bytes]) -> int:
+            size, body = bundle
             with translated("fhir_url"):
-                self.deps.http.post(self.deps.settings.fhir_url, json=fhir.transaction(resources)).raise_for_status()
-            phase(f"{min(start + size, len(risk))}/{len(risk)} resources")
+                self.deps.http.post(self.deps.settings.fhir_url, content=body,
+                                    headers={"Content-Type": "application/fhir+json"}).raise_for_status()
+            return size
+
+        def done(size: int) -> None:
+            nonlocal written
+            written += size
+            phase(f"{written}/{len(risk)} resources")
+
+        run_bounded(post, _bundles(inp, risk, options.batch_size), options.max_in_flight, on_done=done)
         return c.WriteResult(target="fhir", rows=len(risk),
                              checksum=fhir.checksum(zip(risk.index, risk["tier"], risk["score"], strict=True)))
 
     @BY_NAME["verify_writes"].defn
     def verify_writes(self, inp: c.VerifyInput) -> c.VerifyReport:
-        """Read back both systems: row counts and checksums must equal what the run produced.
-        A mismatch is retried (a replica may lag), then goes to the operator."""
+        """Both systems must hold as many rows as the run produced, with the same checksum. The FHIR
+        server computes its own (count, checksum) where it offers the operation; else every
+        resource is read back. A mismatch is retried (a replica may lag), then goes to the operator."""
         risk = self._risk(inp.risk)
         expected = fhir.checksum(zip(risk.index, risk["tier"], risk["score"], strict=True))
-        found = {"care_management": care.rows_for(self.deps.care_engine, inp.run.run_date),
-                 "fhir": self._fhir_rows(inp.run.run_date)}
-        counts = {k: len(v) for k, v in found.items()}
-        sums = {k: fhir.checksum(v) for k, v in found.items()}
-        wrong = {k: f"{counts[k]} rows, checksum {sums[k][:12]}" for k in found
+        care_rows = care.rows_for(self.deps.care_engine, inp.run.run_date)
+        counts = {"care_management": len(care_rows)}
+        sums = {"care_management": fhir.checksum(care_rows)}
+        del care_rows
+        counts["fhir"], sums["fhir"] = self._fhir_summary(inp.run.run_date) or self._fhir_read_back(inp.run.run_date)
+        wrong = {k: f"{counts[k]} rows, checksum {sums[k][:12]}" for k in counts
                  if counts[k] != len(risk) or sums[k] != expected}
         if wrong:
             raise Transient(f"writes disagree with the run ({len(risk)} rows, checksum {expected[:12]}): {wrong}")
         activity.logger.info("verified %s rows in both systems (checksum %s)", len(risk), expected[:12])
         return c.VerifyReport(expected_rows=len(risk), counts=counts, checksums=sums)
+
+    def _fhir_summary(self, run_date: str) -> tuple[int, str] | None:
+        """The server's (count, checksum) of the date's resources; None when it has no such operation."""
+        base = self.deps.settings.fhir_url.rstrip("/")
+        with translated("fhir_url"):
+            response = self.deps.http.get(f"{base}/RiskAssessment/$checksum", params={"date": run_date})
+            if response.status_code in UNSUPPORTED:
+                return None
+            response.raise_for_status()
+        found = {p.get("name"): p for p in response.json().get("parameter", [])}
+        try:
+            return int(found["count"]["valueInteger"]), str(found["checksum"]["valueString"])
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInput("fhir_url", "the $checksum operation answered without count and checksum") from None
+
+    def _fhir_read_back(self, run_date: str) -> tuple[int, str]:
+        rows = self._fhir_rows(run_date)
+        return len(rows), fhir.checksum(rows)
 
     def _fhir_rows(self, run_date: str) -> list[tuple[str, str, float]]:
         """Page through the date's resources by following each searchset's `next` link."""

@@ -80,6 +80,8 @@ class ValidatePredictionsOptions(StepOptions):
 
 class WriteFhirOptions(StepOptions):
     batch_size: int = Field(500, ge=1, le=5_000, description="RiskAssessments per FHIR transaction bundle.")
+    max_in_flight: int = Field(4, ge=1, le=16, description="Transaction bundles sent at once (each PUTs its "
+                                                          "resources by id, so their order does not matter).")
 
 
 class SendAlertsOptions(StepOptions):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-
-import pandas as pd
+from collections.abc import Iterable, Mapping
 
 OUTCOMES = {"readmission": "30-day readmission", "deterioration": "Clinical deterioration", "acuity": "High-acuity event"}
 
@@ -15,7 +13,8 @@ def resource_id(run_date: str, patient_id: str) -> str:
     return f"risk-{run_date}-{patient_id}"
 
 
-def risk_assessment(run_date: str, patient_id: str, row: pd.Series, model_versions: dict[str, int]) -> dict:
+def risk_assessment(run_date: str, patient_id: str, row: Mapping, model_versions: dict[str, int]) -> dict:
+    """``row`` holds the three outcome probabilities, ``tier`` and ``score`` (a Series or a dict)."""
     return {
         "resourceType": "RiskAssessment",
         "id": resource_id(run_date, patient_id),

@@ -11,6 +11,12 @@ are not transactions of `PUT RiskAssessment/<id>` entries, and bodies over ``MAX
 with an OperationOutcome naming the parameter or entry. As FHIR allows, ``_count`` above ``MAX_PAGE``
 returns ``MAX_PAGE`` entries (the `next` link carries on) and ``_count=0`` returns only the total.
 Refusals name the entry by position, never by id: ids carry patient identifiers.
+
+Verification without reading everything back: ``GET {base}/RiskAssessment/$checksum?date=D`` is a
+custom operation (FHIR allows them; a server without it answers 404 and the caller reads back
+instead) returning a ``Parameters`` resource with the date's ``count`` and the ``checksum`` of what
+is stored, computed as ``mlwright.patient_risk.fhir.checksum`` over (subject, risk tier, risk
+score). Those three are kept in columns at write time, so the operation reads no resource bodies.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlencode
 
+from mlwright.patient_risk.fhir import checksum
 from mlwright.services.http import HttpError, JsonServer, day_param, int_param, only
 
 MAX_PAGE = 5_000
@@ -30,6 +37,10 @@ MAX_BODY = 16 << 20  # 5,000 RiskAssessments (the largest bundle the pipeline se
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4 id datatype
 _DATE_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(T[0-9:.+\-Z]{1,30})?")
 _SEARCH_PARAMS = {"date", "_count", "_after"}
+CHECKSUM_OPERATION = "$checksum"
+# Verification columns; a database written before they existed gets them added, empty, and the
+# checksum operation reads such rows' bodies instead.
+_VERIFIED = {"subject": "text", "tier": "text", "score": "real"}
 
 
 class FhirStore:
@@ -40,6 +51,10 @@ class FhirStore:
             self._db.execute("create table if not exists resource "
                              "(id text primary key, date text, body text)")
             self._db.execute("create index if not exists resource_by_date on resource (date, id)")
+            present = {row[1] for row in self._db.execute("pragma table_info(resource)")}
+            for column, kind in _VERIFIED.items():
+                if column not in present:
+                    self._db.execute(f"alter table resource add column {column} {kind}")
             self._db.commit()
 
     def handle(self, method: str, path: str, query: dict[str, str], body) -> tuple[int, object]:
@@ -49,6 +64,8 @@ class FhirStore:
             return self._transaction(body)
         if method == "GET" and parts == ["fhir", "RiskAssessment"]:
             return self._search(query)
+        if method == "GET" and parts == ["fhir", "RiskAssessment", CHECKSUM_OPERATION]:
+            return self._checksum(query)
         if method == "GET" and len(parts) == 3 and parts[:2] == ["fhir", "RiskAssessment"]:
             only(query, set())
             if not _ID.fullmatch(parts[2]):
@@ -70,11 +87,26 @@ class FhirStore:
                             "Bundle.entry")
         rows = [_row(i, entry) for i, entry in enumerate(entries)]
         with self._lock:
-            self._db.executemany("insert into resource values (?, ?, ?) on conflict(id) do update set "
-                                 "date = excluded.date, body = excluded.body", rows)
+            self._db.executemany("insert into resource (id, date, body, subject, tier, score) "
+                                 "values (?, ?, ?, ?, ?, ?) on conflict(id) do update set "
+                                 "date = excluded.date, body = excluded.body, subject = excluded.subject, "
+                                 "tier = excluded.tier, score = excluded.score", rows)
             self._db.commit()
         return 200, {"resourceType": "Bundle", "type": "transaction-response",
                      "entry": [{"response": {"status": "200 OK"}} for _ in rows]}
+
+    def _checksum(self, query: dict[str, str]) -> tuple[int, object]:
+        only(query, {"date"})
+        day = day_param(query, "date")
+        with self._lock:
+            rows = self._db.execute("select subject, tier, score, body from resource where date = ?",
+                                    (day,)).fetchall()
+        verified = [(s, t, v) if s is not None else _verified(json.loads(body)) for s, t, v, body in rows]
+        # A resource without a subject, tier or score cannot match the caller's checksum: it counts
+        # as an empty line, so the mismatch shows instead of the resource being skipped.
+        digest = checksum((s or "", t or "", v or 0.0) for s, t, v in verified)
+        return 200, {"resourceType": "Parameters", "parameter": [
+            {"name": "count", "valueInteger": len(rows)}, {"name": "checksum", "valueString": digest}]}
 
     def _search(self, query: dict[str, str]) -> tuple[int, object]:
         only(query, _SEARCH_PARAMS)
@@ -98,7 +130,7 @@ class FhirStore:
         return 200, bundle
 
 
-def _row(index: int, entry) -> tuple[str, str, str]:
+def _row(index: int, entry) -> tuple[str, str, str, str | None, str | None, float | None]:
     where = f"Bundle.entry[{index}]"
     if not isinstance(entry, dict):
         raise HttpError(400, f"{where} must be an object", where)
@@ -117,7 +149,18 @@ def _row(index: int, entry) -> tuple[str, str, str]:
     if not matched:
         raise HttpError(400, f"{where}.resource.occurrenceDateTime must be a FHIR dateTime",
                         f"{where}.resource.occurrenceDateTime")
-    return rid, matched.group(1), json.dumps(resource, sort_keys=True)
+    return rid, matched.group(1), json.dumps(resource, sort_keys=True), *_verified(resource)
+
+
+def _verified(resource: dict) -> tuple[str | None, str | None, float | None]:
+    """(patient id, risk tier, risk score) as the resource states them; None where it does not."""
+    reference = (resource.get("subject") or {}).get("reference")
+    subject = reference.removeprefix("Patient/") if isinstance(reference, str) else None
+    found = {e.get("url", "").rsplit("/", 1)[-1]: e for e in resource.get("extension") or [] if isinstance(e, dict)}
+    tier = found.get("risk-tier", {}).get("valueCode")
+    score = found.get("risk-score", {}).get("valueDecimal")
+    return (subject, tier if isinstance(tier, str) else None,
+            float(score) if isinstance(score, int | float) and not isinstance(score, bool) else None)
 
 
 def _outcome(code: str, text: str, expression: str | None = None) -> dict:

@@ -29,6 +29,8 @@ class Dial:
     delay: float = 0.0
     calls: int = 0
     by_date: Counter = field(default_factory=Counter)  # requests per `as_of` query parameter (a run's date)
+    busy: int = 0
+    peak_busy: int = 0  # most requests handled at once: shows a step's senders overlapping
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wrap(self, handle):
@@ -36,8 +38,14 @@ class Dial:
             with self._lock:
                 self.calls += 1
                 self.by_date[query.get("as_of")] += 1
-            time.sleep(self.delay)
-            return handle(method, path, query, body)
+                self.busy += 1
+                self.peak_busy = max(self.peak_busy, self.busy)
+            try:
+                time.sleep(self.delay)
+                return handle(method, path, query, body)
+            finally:
+                with self._lock:
+                    self.busy -= 1
 
         return slowed
 

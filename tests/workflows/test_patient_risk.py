@@ -249,11 +249,14 @@ async def run_killing_the_io_worker(dev_env, world, tmp_path, day: int, dial, do
 
 async def test_worker_killed_mid_step_leaves_no_duplicates(dev_env, world, tmp_path):
     day = "2026-11-25"
-    world.fhir.delay = 0.15  # 30 bundles of 10: the FHIR write takes seconds, time to kill the worker in it
+    # 30 bundles of 10, 3 at a time: the FHIR write takes seconds, time to kill the worker in it
+    world.fhir.delay, world.fhir.peak_busy = 0.5, 0
     settings, result, written_before = await run_killing_the_io_worker(
-        dev_env, world, tmp_path, 25, world.fhir, lambda: fhir_total(world.settings, day), 1, fhir_batch_size=10)
+        dev_env, world, tmp_path, 25, world.fhir, lambda: fhir_total(world.settings, day), 1,
+        options={"write_fhir": {"batch_size": 10, "max_in_flight": 3}})
 
     assert 0 < written_before < PATIENTS, "the kill must land inside the step"
+    assert world.fhir.peak_busy >= 2, "bundles were in flight together when the worker died"
     assert result.state == "completed" and step_of(result, "write_fhir").attempts == 2
     assert care_rows(settings, day) == PATIENTS and fhir_total(settings, day) == PATIENTS
     alerts = high_risk_alerts(world, day)

@@ -98,3 +98,51 @@ def test_a_body_over_the_limit_is_refused_as_an_outcome(base, monkeypatch):
     with fhir.serve() as small:
         status, text, expression = refusal(httpx.post(f"{small.url}/fhir", json=bundle(entry(1))))
     assert status == 413 and expression == ["Content-Length"]
+
+
+def risk_bundle(day: str, rows: list[tuple[str, str, float]]) -> dict:
+    made = [resources.risk_assessment(day, pid, {"tier": tier, "score": score, "readmission": 0.1,
+                                                  "deterioration": 0.2, "acuity": 0.3}, {"readmission-risk": 1})
+            for pid, tier, score in rows]
+    return resources.transaction(made)
+
+
+def server_checksum(base: str, day: str) -> tuple[int, str]:
+    reply = httpx.get(f"{base}/RiskAssessment/$checksum", params={"date": day})
+    assert reply.status_code == 200 and reply.json()["resourceType"] == "Parameters"
+    found = {p["name"]: p for p in reply.json()["parameter"]}
+    return found["count"]["valueInteger"], found["checksum"]["valueString"]
+
+
+def test_the_checksum_operation_matches_the_writers_checksum_and_sees_a_changed_resource(base):
+    day = "2026-11-20"
+    rows = [(f"P{n:07d}", "high" if n % 3 else "low", n / 7) for n in range(40)]
+    assert httpx.post(base, json=risk_bundle(day, rows)).status_code == 200
+    assert server_checksum(base, day) == (40, resources.checksum(rows))
+    assert server_checksum(base, DAY)[0] == 7  # another date is not counted
+
+    changed = [*rows[:-1], (rows[-1][0], "medium", rows[-1][2])]
+    assert httpx.post(base, json=risk_bundle(day, changed[-1:])).status_code == 200
+    assert server_checksum(base, day) == (40, resources.checksum(changed)) != (40, resources.checksum(rows))
+
+
+def test_the_checksum_operation_refuses_bad_parameters_naming_them(base):
+    for params, named in (({}, "date"), ({"date": "27/11"}, "date"), ({"date": DAY, "_count": "1"}, "_count")):
+        status, _, expression = refusal(httpx.get(f"{base}/RiskAssessment/$checksum", params=params))
+        assert status == 400 and expression == [named]
+
+
+def test_a_database_from_before_the_checksum_columns_is_verified_from_its_bodies(tmp_path):
+    import json
+    import sqlite3
+
+    day, rows = "2026-11-21", [("P0000001", "high", 0.5), ("P0000002", "low", 0.125)]
+    old = sqlite3.connect(tmp_path / "fhir.db")
+    old.execute("create table resource (id text primary key, date text, body text)")
+    for entry_ in risk_bundle(day, rows)["entry"]:
+        old.execute("insert into resource values (?, ?, ?)", (entry_["resource"]["id"], day,
+                                                               json.dumps(entry_["resource"], sort_keys=True)))
+    old.commit()
+    old.close()
+    with fhir.serve(tmp_path / "fhir.db") as server:
+        assert server_checksum(f"{server.url}/fhir", day) == (2, resources.checksum(rows))
