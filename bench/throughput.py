@@ -15,10 +15,12 @@ completion), per-pipeline latency p50/p99 (start call to result), peak RSS of th
 Prints medians over the rounds and the activities/s ratio of the same repetition, mlwright/defaults.
 
     python bench/throughput.py [--sizes 10 100 500] [--repeats 3] [--timeout 300]
-                               [--setting MLWRIGHT_CPU_CONCURRENCY=8 ...] [--json out.json]
+                               [--setting MLWRIGHT_CPU_CONCURRENCY=8 ...] [--server-config KEY=VALUE ...]
+                               [--json out.json]
 
---setting changes mlwright's setup (its server tuning and its workers read the same settings), to
-try a tuning against the same-run baseline before changing a default.
+--setting changes mlwright's setup (its server tuning and its workers read the same settings), and
+--server-config adds a dynamic-config value to mlwright's dev server, to try a tuning against the
+same-run baseline before changing a default.
 """
 
 from __future__ import annotations
@@ -175,12 +177,14 @@ def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
                                 stdout=out, stderr=subprocess.STDOUT)
 
 
-async def start_mlwright(root: Path) -> Setup:
+async def start_mlwright(root: Path, server_config: list[str]) -> Setup:
     home = root / "mlwright"
     settings = Settings(home=home, task_queue_prefix=f"tp{uuid.uuid4().hex[:6]}-")
     home.mkdir(parents=True)
     server, address = start_server(["--db-filename", str(home / "temporal.db"), *tuning_args(settings),
-                                    *visibility.dev_server_args()], root / "mlwright-server.log")
+                                    *visibility.dev_server_args(),
+                                    *(arg for value in server_config for arg in ("--dynamic-config-value", value))],
+                                   root / "mlwright-server.log")
     settings = settings.model_copy(update={"temporal_address": address})
     await wait_healthy(server, address)
     # As `mlwright dev` does before its workers start: the store schema (the ledger's table) and,
@@ -297,12 +301,13 @@ def med(rounds: list[Round], attribute: str) -> float:
     return statistics.median(getattr(r, attribute) for r in rounds)
 
 
-async def main(sizes: list[int], repeats: int, timeout_s: float, json_path: Path | None) -> None:
+async def main(sizes: list[int], repeats: int, timeout_s: float, server_config: list[str],
+               json_path: Path | None) -> None:
     root = Path(tempfile.mkdtemp(prefix="mlwright-throughput-"))
     setups: list[Setup] = []
     rounds: list[Round] = []
     try:
-        setups.append(await start_mlwright(root))
+        setups.append(await start_mlwright(root, server_config))
         setups.append(await start_plain(root))
         for setup in setups:  # warm-up: imports, sticky caches, the servers' first queue partitions
             await run_round(setup, min(sizes), -1, timeout_s)
@@ -338,9 +343,11 @@ if __name__ == "__main__":
     parser.add_argument("--timeout", type=float, default=300, help="seconds a round may take; then stuck")
     parser.add_argument("--setting", type=env_pair, nargs="*", default=[],
                         help="MLWRIGHT_NAME=VALUE for mlwright's setup (to try a tuning)")
+    parser.add_argument("--server-config", nargs="*", default=[],
+                        help="KEY=VALUE dynamic config for mlwright's dev server (to try a tuning)")
     parser.add_argument("--json", type=Path, help="also write every round's figures here")
     args = parser.parse_args()
     # Through the environment, as an operator would set them: Settings() here and in every worker reads them.
     os.environ.update(dict(args.setting))
-    asyncio.run(main(args.sizes, args.repeats, args.timeout, args.json))
+    asyncio.run(main(args.sizes, args.repeats, args.timeout, args.server_config, args.json))
     exit_now(0)
