@@ -60,7 +60,7 @@ def throughput(_: str, side: Path) -> str:
     parts = []
     for n in sorted({r["n"] for r in rounds}):
         mine = [r for r in rounds if r["n"] == n and r["setup"] == "mlwright"]
-        plain = {r["repeat"]: r for r in rounds if r["n"] == n and r["setup"] != "mlwright"}
+        plain = {r["repeat"]: r for r in rounds if r["n"] == n and r["setup"] == "temporalio defaults"}
         ratio = statistics.median(r["activities_per_s"] / plain[r["repeat"]]["activities_per_s"] for r in mine)
         bad = sum(r["failed"] + r["stuck"] for r in rounds if r["n"] == n)
         parts.append(f"N={n}: {statistics.median(r['activities_per_s'] for r in mine):.0f} activities/s, "

@@ -18,9 +18,9 @@ Prints medians over the rounds and the activities/s ratio of the same repetition
                                [--setting MLWRIGHT_CPU_CONCURRENCY=8 ...] [--server-config KEY=VALUE ...]
                                [--json out.json]
 
---setting changes mlwright's setup (its server tuning and its workers read the same settings), and
---server-config adds a dynamic-config value to mlwright's dev server, to try a tuning against the
-same-run baseline before changing a default.
+--setting changes mlwright's setup (its server tuning and its workers read the same settings);
+--server-config adds a third setup, mlwright with these dynamic-config values on its dev server, to
+compare a server tuning with mlwright's current one and the defaults in the same run.
 """
 
 from __future__ import annotations
@@ -177,14 +177,14 @@ def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
                                 stdout=out, stderr=subprocess.STDOUT)
 
 
-async def start_mlwright(root: Path, server_config: list[str]) -> Setup:
-    home = root / "mlwright"
+async def start_mlwright(root: Path, server_config: list[str], name: str = "mlwright") -> Setup:
+    home = root / name
     settings = Settings(home=home, task_queue_prefix=f"tp{uuid.uuid4().hex[:6]}-")
     home.mkdir(parents=True)
     server, address = start_server(["--db-filename", str(home / "temporal.db"), *tuning_args(settings),
                                     *visibility.dev_server_args(),
                                     *(arg for value in server_config for arg in ("--dynamic-config-value", value))],
-                                   root / "mlwright-server.log")
+                                   root / f"{name}-server.log")
     settings = settings.model_copy(update={"temporal_address": address})
     await wait_healthy(server, address)
     # As `mlwright dev` does before its workers start: the store schema (the ledger's table) and,
@@ -195,8 +195,8 @@ async def start_mlwright(root: Path, server_config: list[str]) -> Setup:
     env = {**os.environ, "MLWRIGHT_HOME": str(home), "MLWRIGHT_TEMPORAL_ADDRESS": address,
            "MLWRIGHT_TASK_QUEUE_PREFIX": settings.task_queue_prefix, "MLWRIGHT_LOG_LEVEL": "WARNING",
            "MLWRIGHT_GRACEFUL_SHUTDOWN_S": "0"}
-    setup = Setup("mlwright", server, client, queues.pipelines, queues.prefix)
-    setup.workers = {r.value: spawn(["mlwright", r.value], env, root / f"mlwright-{r.value}.log") for r in Resource}
+    setup = Setup(name, server, client, queues.pipelines, queues.prefix)
+    setup.workers = {r.value: spawn(["mlwright", r.value], env, root / f"{name}-{r.value}.log") for r in Resource}
     await wait_for_workers(client, queues, timeout_s=120)
     return setup
 
@@ -286,15 +286,17 @@ def report(rounds: list[Round], sizes: list[int], setups: list[str]) -> None:
                   f"{statistics.median(quantile(r.latencies_s, 0.99) for r in rs):>8.2f}"
                   f"{max(r.worker_peak_mb for r in rs):>11.0f}{max(r.server_peak_mb for r in rs):>10.0f}"
                   f"{cpu:>20}{sum(r.failed for r in rs):>7}{sum(r.stuck for r in rs):>6}")
+    base = setups[-1]
     for n in sizes:
-        ratios = []
-        for repeat in sorted({r.repeat for r in rounds}):
-            pair = {r.setup: r.activities_per_s for r in rounds if r.n == n and r.repeat == repeat}
-            if len(pair) == 2 and pair[setups[1]]:
-                ratios.append(pair[setups[0]] / pair[setups[1]])
-        if ratios:
-            print(f"N={n}: activities/s {setups[0]} / {setups[1]}, per round: "
-                  f"{' '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f}x")
+        for name in setups[:-1]:
+            ratios = []
+            for repeat in sorted({r.repeat for r in rounds}):
+                same = {r.setup: r.activities_per_s for r in rounds if r.n == n and r.repeat == repeat}
+                if same.get(base) and name in same:
+                    ratios.append(same[name] / same[base])
+            if ratios:
+                print(f"N={n}: activities/s {name} / {base}, per round: "
+                      f"{' '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f}x")
 
 
 def med(rounds: list[Round], attribute: str) -> float:
@@ -307,13 +309,15 @@ async def main(sizes: list[int], repeats: int, timeout_s: float, server_config: 
     setups: list[Setup] = []
     rounds: list[Round] = []
     try:
-        setups.append(await start_mlwright(root, server_config))
+        setups.append(await start_mlwright(root, []))
+        if server_config:
+            setups.append(await start_mlwright(root, server_config, name="mlwright+config"))
         setups.append(await start_plain(root))
         for setup in setups:  # warm-up: imports, sticky caches, the servers' first queue partitions
             await run_round(setup, min(sizes), -1, timeout_s)
         for repeat in range(repeats):
             for n in sizes:
-                order = setups if repeat % 2 == 0 else setups[::-1]
+                order = setups[repeat % len(setups):] + setups[:repeat % len(setups)]
                 for setup in order:
                     rounds.append(await run_round(setup, n, repeat, timeout_s))
                     r = rounds[-1]
@@ -323,6 +327,8 @@ async def main(sizes: list[int], repeats: int, timeout_s: float, server_config: 
         for setup in setups:
             setup.stop()
     report(rounds, sizes, [s.name for s in setups])
+    if server_config:
+        print(f"mlwright+config: {' '.join(server_config)}")
     print(f"logs: {root}")
     if json_path:
         json_path.write_text(json.dumps([{**asdict(r), "activities_per_s": r.activities_per_s,

@@ -79,6 +79,8 @@ def test_throughput_headline_pairs_rounds_of_the_same_repeat(tmp_path):
               {"n": 100, "repeat": 0, "setup": "temporalio defaults", "activities_per_s": 100.0, "failed": 0,
                "stuck": 0},
               {"n": 100, "repeat": 1, "setup": "mlwright", "activities_per_s": 100.0, "failed": 0, "stuck": 0},
+              {"n": 100, "repeat": 1, "setup": "mlwright+config", "activities_per_s": 900.0, "failed": 0,
+               "stuck": 0},
               {"n": 100, "repeat": 1, "setup": "temporalio defaults", "activities_per_s": 100.0, "failed": 0,
                "stuck": 0}]
     side.write_text(json.dumps(rounds))
