@@ -60,7 +60,7 @@ def test_headlines_read_the_benches_own_output_formats():
                 "mlwright                               7.5     7.2     7.9              172\n"
                 "temporalio defaults                   35.9    32.0    37.2              826\n"
                 "ratio defaults/mlwright: 4.79x; default server/tuned server (same workers): 9.57x\n")
-    assert run_all.overhead(overhead, Path()) == "7.5 ms/step vs defaults 35.9 ms/step (4.79x faster)"
+    assert run_all.overhead(overhead, Path()) == "7.5 ms/step vs defaults 35.9 ms/step (defaults/mlwright 4.79x)"
     tracing = ("off                         6.10    5.90    6.40              140         4.10\n"
                "tracing+ledger adds +1.92 ms/step wall (ratio 1.31x), +1.20 ms/step CPU\n")
     assert run_all.tracing(tracing, Path()) == "off 6.10 ms/step; tracing+ledger adds +1.92 ms/step (1.31x)"
