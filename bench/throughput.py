@@ -230,7 +230,7 @@ async def run_round(setup: Setup, n: int, repeat: int, timeout_s: float) -> Roun
     cpu_before = {name: cpu_s(pid) for name, pid in pids.items()}
     sampler.start()
     latencies: list[float] = []
-    handles: list[WorkflowHandle] = []
+    still_open: dict[int, WorkflowHandle] = {}
     failed = 0
     last_done = started = time.perf_counter()
 
@@ -240,12 +240,15 @@ async def run_round(setup: Setup, n: int, repeat: int, timeout_s: float) -> Roun
         try:
             handle = await setup.client.start_workflow(ShapeWorkflow.run, setup.prefix, task_queue=setup.task_queue,
                                                        id=f"tp-{n}-{repeat}-{i}-{uuid.uuid4().hex[:6]}")
-            handles.append(handle)
+            still_open[i] = handle
             if await handle.result() != STEPS:
                 raise RuntimeError("the shape ran the wrong number of steps")
         except Exception:
             failed += 1
             return
+        finally:
+            if not asyncio.current_task().cancelling():
+                still_open.pop(i, None)
         last_done = time.perf_counter()
         latencies.append(last_done - t0)
 
@@ -255,7 +258,7 @@ async def run_round(setup: Setup, n: int, repeat: int, timeout_s: float) -> Roun
         task.cancel()
     peaks = sampler.stop()
     cpu = {name: cpu_s(pid) - cpu_before[name] for name, pid in pids.items()}
-    for handle in handles:  # stuck runs must not load the next round
+    for handle in still_open.values():  # stuck runs must not load the next round
         with contextlib.suppress(Exception):
             await handle.terminate("throughput bench: stuck past the timeout")
     workers = [name for name in pids if name != "server"]
