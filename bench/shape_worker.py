@@ -54,8 +54,8 @@ async def mlwright_worker(resource: Resource) -> None:
 
 async def plain_worker(address: str, queue: str) -> None:
     client = await Client.connect(address)
-    # A sync activity needs an executor; 100 threads match the default max_concurrent_activities
-    # (the SDK's README sample uses the same), so the executor is not a limit the defaults lack.
+    # A sync activity needs an executor; 100 threads match the default max_concurrent_activities,
+    # so the executor adds no limit of its own to the defaults.
     with ThreadPoolExecutor(max_workers=100) as executor:
         await until_sigterm(Worker(client, task_queue=queue, workflows=[ShapeWorkflow], activities=[noop],
                                    activity_executor=executor))
