@@ -120,7 +120,7 @@ async def main(sizes: list[int], recovery_size: int | None) -> None:
     settings = Settings(environment="test", home=root / "state", graceful_shutdown_s=0)
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary(),
                                                 dev_server_extra_args=[*tuning_args(settings), *visibility.dev_server_args()],
-                                                **client_options(),
+                                                **client_options(settings),
                                                 dev_server_database_filename=str(root / "temporal.db"))
     address = env.client.service_client.config.target_host
     servers = [pharmacy.serve(settings.resolved_sources_root / "pharmacy" / "fills.parquet"),
