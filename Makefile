@@ -40,8 +40,9 @@ test-repeat: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+## Every benchmark at a small size (about 5 min), then one summary table (bench/run_all.py).
 bench: $(STAMP)
-	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/run_all.py
 
 record-histories: $(STAMP)
 	$(BIN)/python -m tests.replay.record_histories $(VERSION)

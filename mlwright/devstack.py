@@ -47,6 +47,10 @@ def tuning_args(settings: Settings) -> list[str]:
     # The history service reads its transfer queue through a limiter of 20 reads/s per shard and
     # the dev server has one shard: without this every step waits for the next 50 ms token.
     args = ["--dynamic-config-value", f"history.transferProcessorMaxPollRPS={settings.dev_transfer_poll_rps}"]
+    # Partitions spread a busy queue over matching hosts; the dev server has one, so each extra
+    # partition only adds forwarding (a task lands on one partition, its poller waits on another).
+    for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
+        args += ["--dynamic-config-value", f"{key}={settings.dev_task_queue_partitions}"]
     for pragma in settings.dev_sqlite_pragmas:
         args += ["--sqlite-pragma", pragma]
     return args

@@ -226,6 +226,13 @@ class Settings(BaseSettings):
         "`mlwright dev` starts the workers beside the server, not after it.",
     )
 
+    # --- throughput (issue 10) ---
+    dev_task_queue_partitions: int = Field(
+        1, ge=1, description="matching.numTaskqueueRead/WritePartitions for the dev server. One process "
+        "serves every partition there, so more only forward tasks between partitions; with four resource-"
+        "class queues that cost matching CPU at 100 concurrent pipelines (bench/throughput.py).",
+    )
+
     @property
     def accepts_plaintext_payloads(self) -> bool:
         if self.payload_accept_plaintext is None:
