@@ -86,6 +86,14 @@ def drift(text: str, _: Path) -> str:
     return f"worst false-positive rate {false_positive:.2f}; 0.25σ shift detected {detected:.2f} (≥10k rows)"
 
 
+def startup(text: str, _: Path) -> str:
+    # Medians of bench/startup.py's "min X  median Y  max Z" lines.
+    up = dict(re.findall(r"^  (fresh|initialised)\s+min\s+[\d.]+\s+median\s+([\d.]+)", text, re.M))
+    rss = re.findall(r"^  (pipelines|io|cpu|training)\s+min\s+[\d.]+\s+median\s+([\d.]+)", text, re.M)
+    return (f"up fresh {up.get('fresh', '?')} s, initialised {up.get('initialised', '?')} s; idle RSS MB "
+            + ", ".join(f"{q} {m}" for q, m in rss))
+
+
 def last_line(text: str, _: Path) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1].strip() if lines else "(no output)"
@@ -101,8 +109,7 @@ BENCHES = [
           timeout_s=600),
     Bench("features", "features.py", ("--patients", "20000"), features),
     Bench("drift", "drift.py", ("--draws", "10"), drift),
-    # Written on another branch; its row says "missing" until it is merged.
-    Bench("startup", "startup.py", (), last_line),
+    Bench("startup", "startup.py", ("--runs", "2"), startup),
 ]
 
 

@@ -71,6 +71,14 @@ def test_headlines_read_the_benches_own_output_formats():
              "mean+0.25σ           10000            0.000          1.000          1.000          0.000          0.900\n"
              "mean+0.25σ          100000            0.000          1.000          1.000          0.000          1.000\n")
     assert run_all.drift(drift, Path()) == "worst false-positive rate 0.10; 0.25σ shift detected 0.90 (≥10k rows)"
+    startup = ("this checkout: `mlwright up` until every task queue is polled, 2 runs (seconds):\n"
+               "  fresh        min   4.65  median   5.40  max   6.14   target <= 5 s\n"
+               "  initialised  min   4.59  median   5.41  max   7.00   target <= 2 s\n"
+               "this checkout: idle worker RSS after ready (MB, VmRSS):\n"
+               "  pipelines    min  85.00  median  86.00  max  87.00   target <= 120 MB  ok\n"
+               "  io           min 214.00  median 214.00  max 214.00   target <= 180 MB  OVER\n")
+    assert run_all.startup(startup, Path()) == ("up fresh 5.40 s, initialised 5.41 s; idle RSS MB pipelines 86.00, "
+                                                "io 214.00")
 
 
 def test_throughput_headline_pairs_rounds_of_the_same_repeat(tmp_path):
