@@ -225,6 +225,11 @@ class Settings(BaseSettings):
         30, ge=0, description="How long a starting worker keeps trying to reach Temporal before it gives up: "
         "`mlwright dev` starts the workers beside the server, not after it.",
     )
+    worker_preload: bool = Field(
+        True, description="An activity worker polls at once and imports its steps' code (pandas, pyarrow, "
+        "scikit-learn ...) in the background; false: each step's code is imported on its first call, so an "
+        "idle worker holds least memory and that first call pays the import.",
+    )
 
     # --- throughput (issue 10) ---
     dev_task_queue_partitions: int = Field(

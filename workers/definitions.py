@@ -10,17 +10,20 @@ interpreter). A class appears under every queue one of its steps runs on.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from temporalio import activity as temporal_activity
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import PollerBehaviorAutoscaling, Worker, WorkerDeploymentConfig
 
 from activities import activity
+from mlwright.heartbeat import heartbeating
 from mlwright.queues import QueueSet, Resource
 from mlwright.settings import Settings
 from mlwright.step_ledger import StepLedgerInterceptor
@@ -84,32 +87,89 @@ ACTIVITY_CLASSES: dict[Resource, tuple[ActivityClass, ...]] = {
 }
 
 
+# Steps that only await the Temporal service (activity.client()): async, so their stubs are too
+# (tests/workers/test_definitions.py checks this against the classes).
+ASYNC_STEPS = frozenset({monitor_steps.POLL_CHILD.name})
+
+
 def import_activity_classes(resources: Sequence[Resource]) -> None:
-    """Import what these queues' workers will serve, before there is a client to build them with."""
-    for resource in resources:
-        for cls in ACTIVITY_CLASSES.get(resource, ()):
-            cls.load()
+    """Import what these queues' workers will serve (a worker's background preload, see serve.py)."""
+    with _Implementations.lock:
+        for resource in resources:
+            for cls in ACTIVITY_CLASSES.get(resource, ()):
+                cls.load()
 
 
-def activities_for(resource: Resource, deps: ActivityDeps, settings: Settings) -> list[Callable]:
-    """The bound methods implementing the steps the catalog puts on ``resource``."""
-    classes = ACTIVITY_CLASSES.get(resource, ())
-    patient_risk = None
-    if any(c.patient_risk for c in classes):
-        from activities.patient_risk.deps import PatientRiskDeps
+class _Implementations:
+    """One queue's activity classes, imported and built on first need, once per worker.
 
-        patient_risk = PatientRiskDeps.build(deps, settings)
-    instances = [c.load()(patient_risk if c.patient_risk else deps) for c in classes]
-    steps = [s for s in STEPS if s.resource == resource]
-    found = {s.name: getattr(i, s.name) for s in steps for i in instances if hasattr(i, s.name)}
-    missing = [s.name for s in steps if s.name not in found]
-    if missing:
-        raise RuntimeError(f"steps on {resource} without an implementation in ACTIVITY_CLASSES: {missing}")
-    return [found[s.name] for s in steps]
+    A worker registers a light stub per step (see ``_lazy_step``) and polls at once; the classes
+    (pandas, pyarrow, scikit-learn ...) load on the first step that needs one, or earlier when the
+    worker preloads them in the background (``worker_preload``). One lock for all: imports of one
+    module from two threads must not interleave with a half-built instance.
+    """
+
+    lock = threading.RLock()
+
+    def __init__(self, resource: Resource, deps: ActivityDeps, settings: Settings) -> None:
+        self.resource, self.deps, self.settings = resource, deps, settings
+        self._instances: dict[ActivityClass, object] = {}
+        self._patient_risk = None
+
+    def _instance(self, cls: ActivityClass) -> object:
+        if cls not in self._instances:
+            if cls.patient_risk and self._patient_risk is None:
+                from activities.patient_risk.deps import PatientRiskDeps
+
+                self._patient_risk = PatientRiskDeps.build(self.deps, self.settings)
+            self._instances[cls] = cls.load()(self._patient_risk if cls.patient_risk else self.deps)
+        return self._instances[cls]
+
+    def method(self, step: Step) -> Callable:
+        """The bound method implementing ``step``: the first listed class that has it."""
+        with self.lock:
+            for cls in ACTIVITY_CLASSES.get(self.resource, ()):
+                if hasattr(cls.load(), step.name):
+                    return getattr(self._instance(cls), step.name)
+        raise RuntimeError(f"step {step.name} on {self.resource} has no implementation in ACTIVITY_CLASSES")
+
+
+def _lazy_step(step: Step, implementations: _Implementations) -> Callable:
+    """An activity registered under ``step``'s name and contract that runs the real method,
+    resolving it on first call (heartbeating meanwhile, so a slow first import is not a lost worker)."""
+    resolved: list[Callable] = []
+    beat = step.policy.heartbeat.total_seconds() / 6 if step.policy.heartbeat else None
+
+    def method() -> Callable:
+        if not resolved:
+            resolved.append(implementations.method(step))
+        return resolved[0]
+
+    if step.name in ASYNC_STEPS:
+        async def run(inp):  # type: ignore[no-untyped-def]
+            return await method()(inp)
+    else:
+        def run(inp):  # type: ignore[no-untyped-def]
+            if resolved or beat is None:
+                return method()(inp)
+            with heartbeating(step.name, every_s=beat):
+                return method()(inp)
+
+    run.__name__ = run.__qualname__ = step.name
+    run.__annotations__ = {"inp": step.input, "return": step.output}
+    return temporal_activity.defn(name=step.name, no_thread_cancel_exception=True)(run)
+
+
+def activities_for(resource: Resource, deps: ActivityDeps, settings: Settings,
+                   implementations: _Implementations | None = None) -> list[Callable]:
+    """The activities of the steps the catalog puts on ``resource``: stubs that run the bound
+    methods of ACTIVITY_CLASSES, imported on first need."""
+    implementations = implementations or _Implementations(resource, deps, settings)
+    return [_lazy_step(s, implementations) for s in STEPS if s.resource == resource]
 
 
 def activity_implementations(deps: ActivityDeps, settings: Settings) -> dict[str, Callable]:
-    """Step name -> bound activity method, for every step in the catalog."""
+    """Step name -> activity, for every step in the catalog."""
     return {activity.defn_name(a): a for r in ACTIVITY_CLASSES for a in activities_for(r, deps, settings)}
 
 

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
+import time
 
 from temporalio.client import Client
 
@@ -32,7 +34,10 @@ async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Eve
         from activities.deps import ActivityDeps
 
         deps = ActivityDeps.from_settings(settings)
-    import_activity_classes(resources)
+    if settings.worker_preload and needs_deps:
+        # Beside polling, not before it: the worker is ready at once, a step that arrives first
+        # waits for the import it needs (workers.definitions takes one lock for both).
+        threading.Thread(target=_preload, args=(resources,), name="mlwright-preload", daemon=True).start()
     client = await connect_when_up(settings)
     if Resource.PIPELINES in resources:
         # Workflows publish their state as search attributes; without them every run would stall.
@@ -56,6 +61,16 @@ async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Eve
             if executor is not None:
                 executor.shutdown(wait=False, cancel_futures=True)
         flush_spans()  # the process exits without interpreter teardown (mlwright.cli.exit_now)
+
+
+def _preload(resources: list[Resource]) -> None:
+    started = time.perf_counter()
+    try:
+        import_activity_classes(resources)
+    except Exception:  # noqa: BLE001 - the step that needs the class raises it where it is seen
+        log.exception("preloading the step code of %s failed", resources)
+        return
+    log.info("step code of %s loaded in %.1f s", [r.value for r in resources], time.perf_counter() - started)
 
 
 async def connect_when_up(settings: Settings, poll_s: float = 0.05) -> Client:

@@ -21,6 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICE_CALL_STEPS = {"poll_training_child"}  # issue 7: RetrainingMonitor
 
 
+def test_the_lazy_stubs_are_async_exactly_where_the_classes_are(deps, settings):
+    from workers.definitions import ACTIVITY_CLASSES, ASYNC_STEPS
+
+    assert ASYNC_STEPS == SERVICE_CALL_STEPS
+    for resource, classes in ACTIVITY_CLASSES.items():
+        for cls in (c.load() for c in classes):
+            for step in (s for s in STEPS if s.resource is resource and hasattr(cls, s.name)):
+                assert inspect.iscoroutinefunction(getattr(cls, step.name)) == (step.name in ASYNC_STEPS), step.name
+
+
 def test_every_step_is_served_on_its_queue_with_its_contract(deps, settings):
     served = {r: {defn_name(a): a for a in activities_for(r, deps, settings)} for r in Resource}
     for step in STEPS:

@@ -49,10 +49,9 @@ def test_the_workflow_worker_loads_no_data_ml_or_database_library(tmp_path):
 
 
 @pytest.mark.parametrize(("resource", "not_at_start"), [
-    # io extracts, writes and registers: it never fits or scores a model, nor computes statistics.
-    (Resource.IO, {"sklearn", "scipy"}),
-    # cpu fits nothing long; scikit-learn and scipy load on its first evaluation or drift report.
-    (Resource.CPU, {"sklearn", "scipy"}),
+    # Step code loads beside polling (worker_preload) or on first use, never before the worker polls.
+    (Resource.IO, {"sklearn", "scipy", "pandas", "pyarrow"}),
+    (Resource.CPU, {"sklearn", "scipy", "pandas", "pyarrow"}),
     # training only fits: its libraries load with the first fit; it calls no source system (httpx).
     (Resource.TRAINING, {"sklearn", "scipy", "pandas", "pyarrow", "httpx"}),
 ])
