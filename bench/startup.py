@@ -4,7 +4,9 @@ Each run gets its own temporary MLWRIGHT_HOME and free ports, and times, as a us
   fresh        `mlwright up` on an empty home, until it returns (every task queue polled);
   initialised  `mlwright down`, then `mlwright up` again on the same home.
 After the fresh start, once every queue is polled and before the first step runs, it reads each
-worker process's VmRSS from /proc. Fresh and initialised alternate within one run, so machine noise
+worker process's VmRSS from /proc once it has settled (a preloading worker is still importing its
+step code when it starts polling). ``MLWRIGHT_WORKER_PRELOAD=false`` in the environment measures
+workers that import step code on first use. Fresh and initialised alternate within one run, so machine noise
 hits both alike. Everything started is stopped (`mlwright down`) before the next run.
 
 With ``--baseline DIR`` (another checkout, e.g. ``git archive main | tar -x -C DIR``) each run
@@ -92,6 +94,20 @@ def spread(values: list[float]) -> str:
     return f"min {min(values):6.2f}  median {statistics.median(values):6.2f}  max {max(values):6.2f}"
 
 
+def settled_rss_mb(home: Path, within_mb: float = 1.0, quiet_s: float = 1.0, limit_s: float = 60.0) -> dict[str, float]:
+    """Worker RSS once no worker's has moved by more than ``within_mb`` for ``quiet_s``: a worker
+    that preloads its step code (MLWRIGHT_WORKER_PRELOAD, the default) is idle only after that."""
+    last, since, deadline = worker_rss_mb(home), time.monotonic(), time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = worker_rss_mb(home)
+        if now.keys() != last.keys() or any(abs(now[q] - last[q]) > within_mb for q in now):
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+    return last
+
+
 # What `python -m workers <queue>` does before it connects: import, open the store, build its
 # activities. Printed: CPU seconds and peak RSS of that alone, which load on the machine barely moves.
 WORKER_START = """
@@ -145,7 +161,7 @@ def one_run(code: Path, figures: Figures) -> None:
         env = stack_env(home, code)
         try:
             figures.times["fresh"].append(timed_up(env))
-            for queue, mb in worker_rss_mb(home).items():
+            for queue, mb in settled_rss_mb(home).items():
                 figures.rss[queue].append(mb)
             mlwright("down", env=env)
             figures.times["initialised"].append(timed_up(env))
