@@ -215,6 +215,9 @@ def _dev(_args, settings: Settings) -> None:
     _pidfile(settings).write_text(str(os.getpid()))
     try:
         stack.start()
+        # `mlwright up` is ready only once this is written: workers may poll before a service that
+        # cannot start (a port in use) has exited, and that stack is about to stop.
+        _startedfile(settings).write_text(str(os.getpid()))
         print(f"Temporal {settings.temporal_address}  Web UI {settings.ui_url}  logs {stack.logs}", flush=True)
         if settings.payload_encryption:  # issue 9
             where = "MLWRIGHT_CODEC_TOKEN" if settings.codec_token else settings.home / "codec-token"
@@ -225,7 +228,19 @@ def _dev(_args, settings: Settings) -> None:
         stack.watch()
     finally:
         stack.stop()
+        _startedfile(settings).unlink(missing_ok=True)
         _pidfile(settings).unlink(missing_ok=True)
+
+
+def _startedfile(settings: Settings) -> Path:
+    return settings.home.resolve() / "dev.started"
+
+
+def _started(settings: Settings, pid: int) -> bool:
+    try:
+        return int(_startedfile(settings).read_text()) == pid
+    except (FileNotFoundError, ValueError):
+        return False
 
 
 def _running_pid(settings: Settings) -> int | None:
@@ -259,20 +274,26 @@ async def _wait_ready(settings: Settings, timeout_s: float, pid: int) -> None:
     from mlwright.readiness import wait_for_workers
 
     deadline = time.monotonic() + timeout_s
+    logs = settings.home.resolve() / "logs"
     while True:
         try:
             client = await connect(settings)
             await wait_for_workers(client, QueueSet(settings.task_queue_prefix), max(1.0, deadline - time.monotonic()))
-            return
+            break
         except TimeoutError as e:
             raise TimeoutError(f"{e}{_why(settings.home.resolve() / 'logs' / 'dev.log')}") from None
         except (RuntimeError, RPCError):  # not up yet, or it went down while we waited
             if not _alive(pid):
-                logs = settings.home.resolve() / "logs"
                 raise RuntimeError(f"the dev stack exited{_why(logs / 'dev.log')}; see {logs}") from None
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.05)
+    while not _started(settings, pid):  # the server and every service answered too
+        if not _alive(pid):
+            raise RuntimeError(f"the dev stack exited{_why(logs / 'dev.log')}; see {logs}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the dev stack did not finish starting in {timeout_s}s{_why(logs / 'dev.log')}")
+        await asyncio.sleep(0.05)
 
 
 def _why(dev_log: Path) -> str:
