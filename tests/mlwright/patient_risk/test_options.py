@@ -26,6 +26,8 @@ def refusal(options: dict) -> str:
     ({"validate_labs": {"max_invalid_ratio": "0.2"}}, "options.validate_labs.max_invalid_ratio: Input should be a "
                                                       "valid number"),
     ({"send_alerts": {"max_in_flight": 0}}, "options.send_alerts.max_in_flight"),
+    ({"write_fhir": {"max_in_flight": 0}}, "options.write_fhir.max_in_flight: Input should be greater than or equal"),
+    ({"write_fhir": {"max_in_flight": 17}}, "options.write_fhir.max_in_flight: Input should be less than or equal"),
     ({"model_acuity": {"anything": 1}}, "options.model_acuity.anything: Extra inputs are not permitted"),
     ({"lineage": {}}, "options.lineage: Extra inputs are not permitted"),
 ])
