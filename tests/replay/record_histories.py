@@ -262,6 +262,21 @@ async def record_monitor_child_across_continue_as_new(version: str = "v3") -> No
         await env.shutdown()
 
 
+
+def record_on_a_dev_server(record, version: str) -> None:
+    """A recorder's entry point: ``record(env, version, workdir)`` on a fresh dev server whose
+    client writes plaintext histories (see PLAINTEXT); the process then exits at once."""
+    async def main() -> None:
+        env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
+                                                    dev_server_extra_args=DEV_SERVER_ARGS, **client_options(PLAINTEXT))
+        try:
+            await record(env, version, Path(tempfile.mkdtemp()))
+        finally:
+            await env.shutdown()
+
+    asyncio.run(main())
+    exit_now(0)
+
 if __name__ == "__main__":
     if sys.argv[2:] == ["--only-monitor-child-across-continue-as-new"]:
         asyncio.run(record_monitor_child_across_continue_as_new(sys.argv[1]))
@@ -282,14 +297,7 @@ if __name__ == "__main__":
     if sys.argv[2:] == ["--only-retraining-monitor"]:
         asyncio.run(record_retraining_monitor(sys.argv[1]))
     elif sys.argv[2:] == ["--only-patient-risk"]:
-        async def only() -> None:
-            env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
-                                                        dev_server_extra_args=DEV_SERVER_ARGS, **client_options(PLAINTEXT))
-            try:
-                await record_patient_risk(env, sys.argv[1], Path(tempfile.mkdtemp()))
-            finally:
-                await env.shutdown()
-        asyncio.run(only())
+        record_on_a_dev_server(record_patient_risk, sys.argv[1])
     else:
         asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "v1"))
     exit_now(0)

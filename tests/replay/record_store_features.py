@@ -7,23 +7,16 @@ declared dependency; its compute_features step reads the partition (patch "featu
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
-from temporalio.testing import WorkflowEnvironment
-
 from activities.deps import ActivityDeps
 from mlwright import schedule_file, schedules
-from mlwright.cli import exit_now
-from mlwright.client import client_options
 from mlwright.patient_risk import bootstrap
 from mlwright.queues import QueueSet
-from tests.conftest import DEV_SERVER_ARGS, running_workers
-from tests.helpers import venv_bin
-from tests.replay.record_histories import PLAINTEXT
+from tests.conftest import running_workers
+from tests.replay.record_histories import record_on_a_dev_server
 from tests.workflows.patient_risk_world import RUN_DATE, start_services
 
 OUT = Path(__file__).parent / "histories"
@@ -53,15 +46,5 @@ async def record_store_features(env, version: str, home: Path) -> None:
             server.stop()
 
 
-async def main(version: str) -> None:
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_bin("temporal"),
-                                                dev_server_extra_args=DEV_SERVER_ARGS, **client_options(PLAINTEXT))
-    try:
-        await record_store_features(env, version, Path(tempfile.mkdtemp()))
-    finally:
-        await env.shutdown()
-
-
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "v4"))
-    exit_now(0)
+    record_on_a_dev_server(record_store_features, sys.argv[1] if len(sys.argv) > 1 else "v4")
