@@ -10,8 +10,9 @@ without an fsync: it survives a process crash, not a power loss). A write that f
 never fails the step (the ledger observes; it must not change what a run does). A repeated write
 is a no-op.
 
-All interceptors of a process share one engine per database, and on SQLite its writers take turns
-on a process lock: two attempts ending together otherwise collide on SQLite's write lock, and the
+All interceptors of a process share one engine per database. On a SQLite file they write through
+one kept-open connection (mlwright.store.ledger_writer: under half the CPU per row) and take
+turns on its lock: two attempts ending together otherwise collide on SQLite's write lock, and the
 loser sleeps in SQLite's busy handler (1, 2, 5 ms ...) where the lock would have handed over in
 about 0.1 ms (bench/README.md).
 """
