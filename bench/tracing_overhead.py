@@ -10,8 +10,10 @@ each alike:
   "tracing+ledger": both, as `mlwright dev` runs by default.
 Prints median and quartiles of total time / 23 per setup, the difference to "off" per step (wall
 and this process's CPU), the ratio, and the ledger write alone (one INSERT, timed in isolation).
+``--probe-ledger`` also times every ledger write inside the benchmark (the attempt thread's CPU and
+wall around ``StepLedgerInterceptor.write``): what a row costs among the workers, not alone.
 
-    python bench/tracing_overhead.py [--runs 15]
+    python bench/tracing_overhead.py [--runs 15] [--probe-ledger]
 """
 
 from __future__ import annotations
@@ -57,7 +59,25 @@ def ledger_write_ms(settings: Settings, n: int = 300) -> list[float]:
     return sorted(times)
 
 
-async def main(runs: int) -> None:
+def probe_ledger_writes() -> tuple[list[float], list[float]]:
+    """Wrap the interceptor's write to collect (thread CPU, wall) seconds per row written."""
+    from mlwright.step_ledger import StepLedgerInterceptor
+
+    cpu, wall = [], []
+    write = StepLedgerInterceptor.write
+
+    def timed_write(self, row, result=None):  # type: ignore[no-untyped-def]
+        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        write(self, row, result)
+        cpu.append(time.thread_time() - cpu0)
+        wall.append(time.perf_counter() - wall0)
+
+    StepLedgerInterceptor.write = timed_write  # type: ignore[method-assign]
+    return cpu, wall
+
+
+async def main(runs: int, probe: bool = False) -> None:
+    probed = probe_ledger_writes() if probe else None
     state = Path(tempfile.mkdtemp())
     settings = Settings(environment="test", graceful_shutdown_s=0, home=state, ledger=False)
     with_ledger = settings.model_copy(update={"ledger": True})
@@ -123,10 +143,17 @@ async def main(runs: int) -> None:
     q = statistics.quantiles(rows, n=4)
     print(f"ledger write alone (one INSERT ... ON CONFLICT DO NOTHING, SQLite WAL): median "
           f"{statistics.median(rows):.3f} ms, p25 {q[0]:.3f}, p75 {q[2]:.3f} over {len(rows)} rows")
+    if probed:
+        cpu_w, wall_w = probed
+        print(f"ledger write inside the benchmark ({len(cpu_w)} rows, warm-up included): thread CPU median "
+              f"{statistics.median(cpu_w) * 1000:.3f} ms (mean {statistics.mean(cpu_w) * 1000:.3f}), wall median "
+              f"{statistics.median(wall_w) * 1000:.3f} ms (mean {statistics.mean(wall_w) * 1000:.3f})")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
-    asyncio.run(main(parser.parse_args().runs))
+    parser.add_argument("--probe-ledger", action="store_true", help="time every ledger write in the benchmark")
+    args = parser.parse_args()
+    asyncio.run(main(args.runs, args.probe_ledger))
     exit_now(0)

@@ -34,26 +34,22 @@ def make_engine(url: str, sync_each_commit: bool = True) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             **({"poolclass": StaticPool} if in_memory else {}),
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
-        if not sync_each_commit:
-            event.listen(engine, "connect", _sqlite_normal_sync)
+        event.listen(engine, "connect",
+                     lambda dbapi_connection, _record: sqlite_connection_pragmas(dbapi_connection, sync_each_commit))
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def sqlite_connection_pragmas(dbapi_connection, sync_each_commit: bool = True) -> None:
+    """What every SQLite connection of mlwright sets, the engine's and the ledger writer's alike."""
     # WAL lets the io and cpu workers read while another process writes; busy_timeout makes a
     # writer wait for the lock instead of failing at once.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _sqlite_normal_sync(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    if not sync_each_commit:
+        cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

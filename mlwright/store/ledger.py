@@ -51,6 +51,7 @@ class StepLedger(SQLModel, table=True):
 
 
 _KEY = ["workflow_id", "run_id", "activity_id", "attempt"]
+COLUMNS = [c.name for c in StepLedger.__table__.columns if c.name != "id"]  # what a row gives
 
 
 def record(engine: Engine, rows: list[dict[str, Any]]) -> None:
@@ -58,11 +59,11 @@ def record(engine: Engine, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     with engine.begin() as connection:
-        connection.execute(_insert(engine.dialect.name), rows)
+        connection.execute(insert_statement(engine.dialect.name), rows)
 
 
 @functools.cache
-def _insert(dialect_name: str):  # type: ignore[no-untyped-def]
+def insert_statement(dialect_name: str):  # type: ignore[no-untyped-def]
     # Built once: a new statement object per write costs its cache-key traversal again (88 against
     # 64 us a write, bench/hot_path.py).
     dialect = postgresql if dialect_name == "postgresql" else sqlite
