@@ -129,6 +129,14 @@ class _Implementations:
             self._instances[cls] = cls.load()(self._patient_risk if cls.patient_risk else deps)
         return self._instances[cls]
 
+    def method(self, step: Step) -> Callable:
+        """The bound method implementing ``step``: the first listed class that has it."""
+        with self.lock:
+            for cls in ACTIVITY_CLASSES.get(self.resource, ()):
+                if hasattr(cls.load(), step.name):
+                    return getattr(self._instance(cls), step.name)
+        raise RuntimeError(f"step {step.name} on {self.resource} has no implementation in ACTIVITY_CLASSES")
+
 
 class DepsOnFirstUse:
     """A worker's ActivityDeps, built on the first step that needs them (or by the preload): opening
@@ -145,14 +153,6 @@ class DepsOnFirstUse:
 
                 self._deps = ActivityDeps.from_settings(self.settings)
             return self._deps
-
-    def method(self, step: Step) -> Callable:
-        """The bound method implementing ``step``: the first listed class that has it."""
-        with self.lock:
-            for cls in ACTIVITY_CLASSES.get(self.resource, ()):
-                if hasattr(cls.load(), step.name):
-                    return getattr(self._instance(cls), step.name)
-        raise RuntimeError(f"step {step.name} on {self.resource} has no implementation in ACTIVITY_CLASSES")
 
 
 def _lazy_step(step: Step, implementations: _Implementations) -> Callable:
