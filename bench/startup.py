@@ -12,10 +12,11 @@ hits both alike. Everything started is stopped (`mlwright down`) before the next
 With ``--baseline DIR`` (another checkout, e.g. ``git archive main | tar -x -C DIR``) each run
 also starts that code's stack, alternating with this one, and the ratios of the medians are printed.
 
-    python bench/startup.py [--runs 5] [--baseline DIR] [--imports]
+    python bench/startup.py [--runs 5] [--baseline DIR] [--imports] [--first-step]
 
 ``--imports`` prints only what each worker process spends before it connects (CPU seconds and peak
-RSS of its imports, store and activities), the part of a start this work changed.
+RSS of its imports, store and activities), the part of a start this work changed. ``--first-step``
+prints what the first step waits for on a worker with MLWRIGHT_WORKER_PRELOAD=false.
 """
 
 from __future__ import annotations
@@ -108,8 +109,9 @@ def settled_rss_mb(home: Path, within_mb: float = 1.0, quiet_s: float = 1.0, lim
     return last
 
 
-# What `python -m workers <queue>` does before it connects: import, open the store, build its
-# activities. Printed: CPU seconds and peak RSS of that alone, which load on the machine barely moves.
+# What `python -m workers <queue>` does before it connects: import, build its activities (and, in
+# code before DepsOnFirstUse, open the store). Printed: CPU seconds and peak RSS of that alone,
+# which load on the machine barely moves.
 WORKER_START = """
 import json, resource, sys, tempfile
 import workers.__main__, workers.serve
@@ -119,12 +121,48 @@ from workers import definitions
 
 queue = Resource(sys.argv[1])
 if queue is not Resource.PIPELINES:
-    from activities.deps import ActivityDeps
     settings = Settings(home=tempfile.mkdtemp())
-    definitions.activities_for(queue, ActivityDeps.from_settings(settings), settings)
+    if hasattr(definitions, "DepsOnFirstUse"):
+        deps = definitions.DepsOnFirstUse(settings)
+    else:
+        from activities.deps import ActivityDeps
+        deps = ActivityDeps.from_settings(settings)
+    definitions.activities_for(queue, deps, settings)
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}))
 """
+
+
+# What a step that arrives first waits for on a worker that did not preload: its queue's step code
+# (every class there imports pandas and pyarrow) and the store. Wall and CPU seconds, and RSS after.
+FIRST_STEP = """
+import json, resource, sys, tempfile, time
+import workers.__main__, workers.serve
+from mlwright.queues import Resource
+from mlwright.settings import Settings
+from workers import definitions
+
+settings = Settings(home=tempfile.mkdtemp())
+before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+definitions.import_activity_classes([Resource(sys.argv[1])], definitions.DepsOnFirstUse(settings))
+wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
+cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "rss_mb": after.ru_maxrss / 1024}))
+"""
+
+
+def first_step_cost(code: Path, queue: str) -> dict[str, float]:
+    done = subprocess.run([sys.executable, "-c", FIRST_STEP, queue], cwd=code, env={**os.environ,
+                          "PYTHONPATH": str(code)}, capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def first_step_only(runs: int, code: Path) -> None:
+    costs = {q: [first_step_cost(code, q) for _ in range(runs)] for q in ("io", "cpu", "training")}
+    print(f"\nfirst step's wait without preload (step code + store), {runs} runs, medians:")
+    for queue, values in costs.items():
+        print(f"  {queue:<10} wall {statistics.median(v['wall_s'] for v in values):5.2f} s, cpu "
+              f"{statistics.median(v['cpu_s'] for v in values):5.2f} s")
 
 
 def worker_start_cost(code: Path, queue: str) -> dict[str, float]:
@@ -183,10 +221,13 @@ def report(name: str, runs: int, figures: Figures) -> None:
         print(f"  {queue:<12} {spread(values)}   target <= {RSS_TARGET_MB[queue]} MB  {verdict}")
 
 
-def main(runs: int, baseline: Path | None, imports: bool) -> None:
+def main(runs: int, baseline: Path | None, imports: bool, first_step: bool = False) -> None:
     setups = {"this checkout": HERE, **({f"baseline {baseline}": baseline.resolve()} if baseline else {})}
     if imports:
         imports_only(runs, setups)
+        return
+    if first_step:
+        first_step_only(runs, HERE)
         return
     figures = {name: Figures() for name in setups}
     for run in range(runs):
@@ -212,5 +253,7 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--baseline", type=Path, default=None, help="another checkout to alternate with")
     parser.add_argument("--imports", action="store_true", help="only each worker's start before connecting")
+    parser.add_argument("--first-step", action="store_true",
+                        help="only what a first step waits for on a worker that does not preload")
     args = parser.parse_args()
-    main(args.runs, args.baseline, args.imports)
+    main(args.runs, args.baseline, args.imports, args.first_step)

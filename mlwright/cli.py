@@ -202,10 +202,13 @@ def _pidfile(settings: Settings) -> Path:
 
 
 def _dev(_args, settings: Settings) -> None:
-    from mlwright.devstack import DevStack
-    from mlwright.telemetry import setup_logging
+    import logging
 
-    setup_logging(settings)
+    from mlwright.devstack import DevStack
+
+    # mlwright.telemetry's setup_logging, without its import of OpenTelemetry and the Temporal SDK:
+    # the supervisor's own start is on the path of every `mlwright up`.
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not settings.payload_encryption:  # issue 9
         print("=" * 78 + "\nWARNING: MLWRIGHT_PAYLOAD_ENCRYPTION is off. Every input, result and failure is\n"
               "stored by Temporal and shown in its UI IN PLAINTEXT. Never use this with patient data.\n"
@@ -262,38 +265,22 @@ def _up(args, settings: Settings) -> None:
                                     stderr=subprocess.STDOUT, start_new_session=True)
         pid = proc.pid
         print(f"started the dev stack (pid {pid}); log {log}")
-    asyncio.run(_wait_ready(settings, args.timeout, pid))
+    _wait_ready(settings, args.timeout, pid)
     print(f"ready: Temporal {settings.temporal_address}, Web UI {settings.ui_url}. Stop with: mlwright down")
 
 
-async def _wait_ready(settings: Settings, timeout_s: float, pid: int) -> None:
-    from temporalio.service import RPCError
-
-    from mlwright.client import connect
-    from mlwright.queues import QueueSet
-    from mlwright.readiness import wait_for_workers
-
+def _wait_ready(settings: Settings, timeout_s: float, pid: int) -> None:
+    """Until the stack says it started: `mlwright dev` writes dev.started once every worker has
+    reported its queue polled and the server and every service answered (mlwright/devstack.py), so
+    nothing here asks Temporal (and this process never loads its SDK)."""
     deadline = time.monotonic() + timeout_s
     logs = settings.home.resolve() / "logs"
-    while True:
-        try:
-            client = await connect(settings)
-            await wait_for_workers(client, QueueSet(settings.task_queue_prefix), max(1.0, deadline - time.monotonic()))
-            break
-        except TimeoutError as e:
-            raise TimeoutError(f"{e}{_why(settings.home.resolve() / 'logs' / 'dev.log')}") from None
-        except (RuntimeError, RPCError):  # not up yet, or it went down while we waited
-            if not _alive(pid):
-                raise RuntimeError(f"the dev stack exited{_why(logs / 'dev.log')}; see {logs}") from None
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
-    while not _started(settings, pid):  # the server and every service answered too
+    while not _started(settings, pid):
         if not _alive(pid):
             raise RuntimeError(f"the dev stack exited{_why(logs / 'dev.log')}; see {logs}")
         if time.monotonic() > deadline:
             raise TimeoutError(f"the dev stack did not finish starting in {timeout_s}s{_why(logs / 'dev.log')}")
-        await asyncio.sleep(0.05)
+        time.sleep(0.05)
 
 
 def _why(dev_log: Path) -> str:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import sysconfig
 import time
@@ -18,8 +18,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from mlwright import visibility
-from mlwright.metrics import port_for
 from mlwright.private import PRIVATE_UMASK
 from mlwright.queues import Resource
 from mlwright.settings import Settings
@@ -72,8 +70,12 @@ class DevStack:
         self._stopping = False
         self._watching = False
         self._handlers_before: dict = {}
+        self._ready: tuple[int, int] | None = None  # the pipe each worker reports its queues polled on
 
     def server_command(self) -> list[str]:
+        # Here, not at the top: it imports the Temporal SDK, CPU the supervisor's start need not spend.
+        from mlwright import visibility
+
         s = self.settings
         host = s.temporal_address.rpartition(":")[0]
         return [
@@ -114,46 +116,59 @@ class DevStack:
         for directory in (self.settings.home.resolve(), self.logs):  # `mlwright up` may have made them 0755
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             directory.chmod(0o700)
-        # Everything starts at once: a worker spends its first seconds importing, then waits for
-        # the server itself (worker_connect_wait_s); nothing here waits for anything first.
-        self._spawn("temporal", self.server_command(), tier=0)
+        # Everything starts at once: a worker spends its first moments importing, then waits for
+        # the server itself (worker_connect_wait_s); nothing here waits for anything first. The
+        # server comes last: its command line imports the Temporal SDK and FastAPI here (about a
+        # CPU second), which would otherwise run alone before any child had started.
+        self._ready = os.pipe()
+        ready_fd = self._ready[1]  # kept open: a restarted worker reports on it again (nobody reads then)
         for index, resource in enumerate(Resource):
-            self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value], tier=2,
-                        env=self.worker_env(index))
+            self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value, "--ready-fd",
+                                               str(ready_fd)], tier=2, env=self.worker_env(index),
+                        pass_fds=(ready_fd,))
         self._spawn("services", [sys.executable, "-m", "mlwright.services"], tier=1)
         if self.settings.payload_encryption:
             self._spawn("codec-server", [sys.executable, "-m", "mlwright.cli", "codec-server"], tier=1)
-        self._create_schema()
-        self.wait_server(timeout_s=60)
-        self.wait_services(timeout_s=60)
+        self._spawn("temporal", self.server_command(), tier=0)
+        # A worker reports its queue only once the server lists its poller: that is the server
+        # answering too, so the only check of the server left here is for a stack without workers.
+        # The store's schema is created by the first worker process that opens it.
+        self.wait_workers(timeout_s=self.settings.dev_start_timeout_s)
+        self.wait_server(timeout_s=self.settings.dev_start_timeout_s)
+        self.wait_services(timeout_s=self.settings.dev_start_timeout_s)
 
     def _on_signal(self, *_args) -> None:
         self._stopping = True
         if not self._watching:  # still starting: unwind start() so the caller's cleanup stops all
             raise KeyboardInterrupt
 
-    def _create_schema(self) -> None:
-        # While the workers start, rather than before them (that took seconds of a fresh start):
-        # init_db is safe for several processes at once, and each activity worker creates what is
-        # missing before it polls. Here too, so the store exists even before a worker is up.
-        from mlwright.store.db import open_store
-
-        open_store(self.settings.resolved_database_url).dispose()
+    def wait_workers(self, timeout_s: float) -> None:
+        """Until every worker has written its queue's name to the ready pipe (workers/serve.py):
+        woken by the pipe, not by polling the server."""
+        waiting, received = {r.value for r in Resource}, b""
+        deadline = time.monotonic() + timeout_s
+        while waiting:
+            self._fail_if_exited()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"no worker polled {sorted(waiting)} within {timeout_s}s; "
+                                   f"see {self.logs}/worker-*.log")
+            # The timeout only bounds how late a child's exit is noticed.
+            if select.select([self._ready[0]], [], [], min(left, 0.2))[0]:
+                received += os.read(self._ready[0], 4096)
+                *lines, received = received.split(b"\n")
+                waiting -= {line.decode() for line in lines}
 
     def wait_server(self, timeout_s: float) -> None:
+        """Until the server accepts connections (its answering is what a worker's ready report says)."""
         deadline = time.monotonic() + timeout_s
-        check = [temporal_binary(), "operator", "cluster", "health",
-                 "--address", self.settings.temporal_address]
         host = self.settings.temporal_address.rpartition(":")[0]
-        while time.monotonic() < deadline:
-            # The health check is a 150 MB binary; a TCP probe first keeps its start-ups (CPU the
-            # workers need while they import) to about one.
-            if _accepts(host, self.settings.temporal_port) and subprocess.run(check, capture_output=True).returncode == 0:
-                return
+        while not _accepts(host, self.settings.temporal_port):
             self._fail_if_exited()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Temporal did not accept connections in {timeout_s}s; "
+                                   f"see {self.logs / 'temporal.log'}")
             time.sleep(0.05)
-        raise RuntimeError(f"Temporal did not become healthy in {timeout_s}s; "
-                           f"see {self.logs / 'temporal.log'}")
 
     def wait_services(self, timeout_s: float) -> None:
         """Until each dev service answers HTTP (any status): a port merely accepting connections
@@ -192,6 +207,10 @@ class DevStack:
             if self.supervisor.children:
                 log.info("stopping the workers, then the services, then the Temporal server")
             self.supervisor.stop(timeout_s)
+            if self._ready is not None:
+                for fd in self._ready:
+                    os.close(fd)
+                self._ready = None
         finally:
             for sig, handler in {**during, **self._handlers_before}.items():
                 signal.signal(sig, handler)
@@ -199,13 +218,18 @@ class DevStack:
     def worker_env(self, index: int) -> dict[str, str]:
         """One worker process per resource class in one home: each its own metrics port (base + index)."""
         base = self.settings.metrics_port
-        return {} if base is None else {"MLWRIGHT_METRICS_PORT": str(port_for(base, index))}
+        if base is None:
+            return {}
+        from mlwright.metrics import port_for  # imports the Temporal SDK: only when metrics are on
 
-    def _spawn(self, name: str, command: list[str], tier: int, env: dict[str, str] | None = None) -> None:
+        return {"MLWRIGHT_METRICS_PORT": str(port_for(base, index))}
+
+    def _spawn(self, name: str, command: list[str], tier: int, env: dict[str, str] | None = None,
+               pass_fds: tuple[int, ...] = ()) -> None:
         log_file = self.logs / f"{name}.log"
         if log_file.exists():
             log_file.chmod(0o600)  # a log from before the umask was set
-        self.supervisor.spawn(name, command, log_file, tier, env)
+        self.supervisor.spawn(name, command, log_file, tier, env, pass_fds)
 
     def _fail_if_exited(self) -> None:
         for child in self.supervisor.exited():

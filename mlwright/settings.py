@@ -225,6 +225,10 @@ class Settings(BaseSettings):
         30, ge=0, description="How long a starting worker keeps trying to reach Temporal before it gives up: "
         "`mlwright dev` starts the workers beside the server, not after it.",
     )
+    dev_start_timeout_s: float = Field(
+        120, gt=0, description="How long `mlwright dev` waits for each part of its stack (every worker polling, "
+        "the server, the services) before it gives up.",
+    )
     worker_preload: bool = Field(
         True, description="An activity worker polls at once and imports its steps' code (pandas, pyarrow, "
         "scikit-learn ...) in the background; false: each step's code is imported on its first call, so an "

@@ -46,6 +46,7 @@ class Child:
     log_file: Path
     tier: int = 0
     env: dict[str, str] | None = None  # on top of this process's environment
+    pass_fds: tuple[int, ...] = ()  # descriptors it inherits (a restarted child gets them again)
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
     quick_crashes: int = 0
@@ -82,9 +83,9 @@ class Supervisor:
         self.children: list[Child] = []
 
     def spawn(self, name: str, command: list[str], log_file: Path, tier: int = 0,
-              env: dict[str, str] | None = None) -> Child:
+              env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()) -> Child:
         """Start ``command`` logging to ``log_file``; ``stop`` stops higher tiers first."""
-        child = Child(name, command, log_file, tier, env)
+        child = Child(name, command, log_file, tier, env, pass_fds)
         self.children.append(child)
         self._start(child)
         return child
@@ -93,7 +94,7 @@ class Supervisor:
         with open(child.log_file, "ab") as out:  # the child keeps its own copy of the descriptor
             child.proc = subprocess.Popen(
                 child.command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(child.env or {})},
-                process_group=0, preexec_fn=_die_with_parent if _prctl else None)
+                process_group=0, preexec_fn=_die_with_parent if _prctl else None, pass_fds=child.pass_fds)
         child.started_at, child.restart_at = time.monotonic(), None
         log.info("started %s (pid %s), log %s", child.name, child.proc.pid, child.log_file)
 

@@ -92,12 +92,15 @@ ACTIVITY_CLASSES: dict[Resource, tuple[ActivityClass, ...]] = {
 ASYNC_STEPS = frozenset({monitor_steps.POLL_CHILD.name})
 
 
-def import_activity_classes(resources: Sequence[Resource]) -> None:
-    """Import what these queues' workers will serve (a worker's background preload, see serve.py)."""
+def import_activity_classes(resources: Sequence[Resource], deps: DepsOnFirstUse | None = None) -> None:
+    """Import what these queues' workers will serve, and open their store (a worker's background
+    preload, see serve.py)."""
     with _Implementations.lock:
         for resource in resources:
             for cls in ACTIVITY_CLASSES.get(resource, ()):
                 cls.load()
+        if deps is not None:
+            deps()
 
 
 class _Implementations:
@@ -111,18 +114,19 @@ class _Implementations:
 
     lock = threading.RLock()
 
-    def __init__(self, resource: Resource, deps: ActivityDeps, settings: Settings) -> None:
-        self.resource, self.deps, self.settings = resource, deps, settings
+    def __init__(self, resource: Resource, deps: ActivityDeps | DepsOnFirstUse, settings: Settings) -> None:
+        self.resource, self._deps, self.settings = resource, deps, settings
         self._instances: dict[ActivityClass, object] = {}
         self._patient_risk = None
 
     def _instance(self, cls: ActivityClass) -> object:
         if cls not in self._instances:
+            deps = self._deps() if isinstance(self._deps, DepsOnFirstUse) else self._deps
             if cls.patient_risk and self._patient_risk is None:
                 from activities.patient_risk.deps import PatientRiskDeps
 
-                self._patient_risk = PatientRiskDeps.build(self.deps, self.settings)
-            self._instances[cls] = cls.load()(self._patient_risk if cls.patient_risk else self.deps)
+                self._patient_risk = PatientRiskDeps.build(deps, self.settings)
+            self._instances[cls] = cls.load()(self._patient_risk if cls.patient_risk else deps)
         return self._instances[cls]
 
     def method(self, step: Step) -> Callable:
@@ -132,6 +136,23 @@ class _Implementations:
                 if hasattr(cls.load(), step.name):
                     return getattr(self._instance(cls), step.name)
         raise RuntimeError(f"step {step.name} on {self.resource} has no implementation in ACTIVITY_CLASSES")
+
+
+class DepsOnFirstUse:
+    """A worker's ActivityDeps, built on the first step that needs them (or by the preload): opening
+    the store imports SQLAlchemy, which is CPU the worker need not spend before it polls."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._deps: ActivityDeps | None = None
+
+    def __call__(self) -> ActivityDeps:
+        with _Implementations.lock:
+            if self._deps is None:
+                from activities.deps import ActivityDeps
+
+                self._deps = ActivityDeps.from_settings(self.settings)
+            return self._deps
 
 
 def _lazy_step(step: Step, implementations: _Implementations) -> Callable:
@@ -160,7 +181,7 @@ def _lazy_step(step: Step, implementations: _Implementations) -> Callable:
     return temporal_activity.defn(name=step.name, no_thread_cancel_exception=True)(run)
 
 
-def activities_for(resource: Resource, deps: ActivityDeps, settings: Settings,
+def activities_for(resource: Resource, deps: ActivityDeps | DepsOnFirstUse, settings: Settings,
                    implementations: _Implementations | None = None) -> list[Callable]:
     """The activities of the steps the catalog puts on ``resource``: stubs that run the bound
     methods of ACTIVITY_CLASSES, imported on first need."""
@@ -182,7 +203,7 @@ def concurrency(resource: Resource, settings: Settings) -> int:
     }[resource]
 
 
-def build_worker(client: Client, resource: Resource, settings: Settings, deps: ActivityDeps | None,
+def build_worker(client: Client, resource: Resource, settings: Settings, deps: ActivityDeps | DepsOnFirstUse | None,
                  queues: QueueSet, replace: Sequence[Callable] = ()) -> tuple[Worker, ThreadPoolExecutor | None]:
     """The worker of one resource class, serving what the catalog assigns to it.
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 
@@ -15,29 +17,32 @@ from mlwright import visibility
 from mlwright.client import ConnectionSettingsError, connect
 from mlwright.metrics import setup_metrics
 from mlwright.queues import QueueSet, Resource
+from mlwright.readiness import wait_for_workers
 from mlwright.settings import Settings
 from mlwright.telemetry import flush as flush_spans
 from mlwright.telemetry import setup_logging, setup_tracing
-from workers.definitions import build_worker, import_activity_classes
+from workers.definitions import DepsOnFirstUse, build_worker, import_activity_classes
 
 log = logging.getLogger("mlwright.workers")
 
 
-async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Event | None = None) -> None:
+# Niceness of the preload thread (Linux sets it per thread): while a stack starts, the imports of
+# one worker's step code must not take the CPU from the server and the workers still starting.
+PRELOAD_NICENESS = 10
+
+
+async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Event | None = None,
+                ready_fd: int | None = None) -> None:
+    """Serve ``resources`` until ``stop`` (or SIGTERM/SIGINT). Once the server lists this process's
+    pollers on every one of its queues, their names are written to ``ready_fd`` (`mlwright dev`
+    waits on that pipe instead of asking the server) and the step code's preload starts."""
     setup_logging(settings)
     setup_tracing(settings, service=f"mlwright-worker-{'-'.join(resources)}")
     setup_metrics(settings)  # before the client: its Runtime must be the process's one
-    # Imports and the store's schema first: under `mlwright dev` they overlap the server's start.
+    # The store opens after polling (in the preload) or on the first step: the workflow worker never
+    # loads it (SQLAlchemy), an activity worker does not spend its start on it.
     needs_deps = any(r is not Resource.PIPELINES for r in resources)
-    deps = None
-    if needs_deps:  # imported here: the workflow worker never loads the store (SQLAlchemy)
-        from activities.deps import ActivityDeps
-
-        deps = ActivityDeps.from_settings(settings)
-    if settings.worker_preload and needs_deps:
-        # Beside polling, not before it: the worker is ready at once, a step that arrives first
-        # waits for the import it needs (workers.definitions takes one lock for both).
-        threading.Thread(target=_preload, args=(resources,), name="mlwright-preload", daemon=True).start()
+    deps = DepsOnFirstUse(settings) if needs_deps else None
     client = await connect_when_up(settings)
     if Resource.PIPELINES in resources:
         # Workflows publish their state as search attributes; without them every run would stall.
@@ -52,8 +57,15 @@ async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Eve
         async with contextlib.AsyncExitStack() as stack:
             for worker, _ in built:
                 await stack.enter_async_context(worker)
+            if ready_fd is not None:
+                await wait_for_workers(client, queues, settings.worker_connect_wait_s, resources=resources)
+                _report_ready(ready_fd, resources)
             log.info("serving task queues %s on %s (namespace %s)", [queues[r] for r in resources],
                      settings.temporal_address, settings.temporal_namespace)
+            if settings.worker_preload and needs_deps:
+                # After polling, not before it: the worker is ready at once, a step that arrives first
+                # waits for the import it needs (workers.definitions takes one lock for both).
+                threading.Thread(target=_preload, args=(resources, deps), name="mlwright-preload", daemon=True).start()
             await stop.wait()
             log.info("stopping: letting running activities finish (up to %ss)", settings.graceful_shutdown_s)
     finally:
@@ -63,10 +75,20 @@ async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Eve
         flush_spans()  # the process exits without interpreter teardown (mlwright.cli.exit_now)
 
 
-def _preload(resources: list[Resource]) -> None:
-    started = time.perf_counter()
+def _report_ready(fd: int, resources: list[Resource]) -> None:
     try:
-        import_activity_classes(resources)
+        os.write(fd, "".join(f"{r.value}\n" for r in resources).encode())
+        os.close(fd)
+    except OSError:  # whoever waited is gone; serving goes on
+        log.warning("could not report this worker ready on descriptor %s", fd)
+
+
+def _preload(resources: list[Resource], deps: DepsOnFirstUse) -> None:
+    started = time.perf_counter()
+    if sys.platform == "linux":  # elsewhere a thread id is no process id: it would renice another
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PRELOAD_NICENESS)
+    try:
+        import_activity_classes(resources, deps)
     except Exception:  # noqa: BLE001 - the step that needs the class raises it where it is seen
         log.exception("preloading the step code of %s failed", resources)
         return

@@ -113,14 +113,14 @@ def test_a_killed_worker_is_restarted_and_ctrl_c_leaves_no_process(tmp_path):
         assert until_ready.returncode == 0, until_ready.stderr + until_ready.stdout
         before = children(dev.pid)
         seen |= set(before)
-        io = next(pid for pid, cmd in before.items() if cmd.endswith("-m workers io "))
+        io = next(pid for pid, cmd in before.items() if " -m workers io " in cmd)
 
         os.kill(io, signal.SIGKILL)
         deadline = time.monotonic() + 60
         while True:  # a new io worker, polling the io queue (the worker identity is pid@host)
             now = children(dev.pid)
             seen |= set(now)
-            new_io = [pid for pid, cmd in now.items() if cmd.endswith("-m workers io ") and pid != io]
+            new_io = [pid for pid, cmd in now.items() if " -m workers io " in cmd and pid != io]
             described = subprocess.run(
                 [venv_bin("temporal"), "task-queue", "describe", "--task-queue", "io", "--task-queue-type",
                  "activity", "--address", env["MLWRIGHT_TEMPORAL_ADDRESS"], "-o", "json"],

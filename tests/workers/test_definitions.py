@@ -122,3 +122,15 @@ async def test_workers_autoscale_their_pollers_unless_the_setting_is_off(dev_env
         executor.shutdown()
         assert isinstance(pipelines.config()["workflow_task_poller_behavior"], expected)
         assert isinstance(cpu.config()["activity_task_poller_behavior"], expected)
+
+
+def test_a_worker_opens_its_store_once_on_the_first_step_that_needs_it(settings):
+    """As `python -m workers` builds them: no store before polling, one for all steps after."""
+    from workers.definitions import DepsOnFirstUse, _Implementations
+
+    deps = DepsOnFirstUse(settings)
+    implementations = _Implementations(Resource.IO, deps, settings)
+    assert deps._deps is None  # building the worker opened nothing
+    first, second = [implementations.method(s) for s in STEPS if s.resource is Resource.IO][:2]
+    assert callable(first) and callable(second)
+    assert deps._deps is not None and deps() is deps._deps  # built once, shared

@@ -29,8 +29,7 @@ from workers import definitions
 resource = Resource(sys.argv[1])
 settings = Settings(home=sys.argv[2])
 if resource is not Resource.PIPELINES:
-    from activities.deps import ActivityDeps
-    definitions.activities_for(resource, ActivityDeps.from_settings(settings), settings)
+    definitions.activities_for(resource, definitions.DepsOnFirstUse(settings), settings)
 else:
     definitions.WORKFLOWS  # what the workflow worker registers
 print(json.dumps(sorted(m for m in sys.argv[3:] if m in sys.modules)))
@@ -38,26 +37,26 @@ print(json.dumps(sorted(m for m in sys.argv[3:] if m in sys.modules)))
 
 
 def heavy_modules_of(resource: Resource, home: Path) -> set[str]:
-    done = subprocess.run([sys.executable, "-c", BUILD, resource.value, str(home), *HEAVY], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-c", BUILD, resource.value, str(home), *HEAVY, "temporalio"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return set(json.loads(done.stdout.splitlines()[-1]))
 
 
 def test_the_workflow_worker_loads_no_data_ml_or_database_library(tmp_path):
-    assert heavy_modules_of(Resource.PIPELINES, tmp_path) == set()
+    assert heavy_modules_of(Resource.PIPELINES, tmp_path) == {"temporalio"}
 
 
 @pytest.mark.parametrize(("resource", "not_at_start"), [
-    # Step code loads beside polling (worker_preload) or on first use, never before the worker polls.
-    (Resource.IO, {"sklearn", "scipy", "pandas", "pyarrow"}),
-    (Resource.CPU, {"sklearn", "scipy", "pandas", "pyarrow"}),
+    # Step code and the store (SQLAlchemy) load after polling (worker_preload) or on first use.
+    (Resource.IO, {"sklearn", "scipy", "pandas", "pyarrow", "sqlalchemy", "sqlmodel"}),
+    (Resource.CPU, {"sklearn", "scipy", "pandas", "pyarrow", "sqlalchemy", "sqlmodel"}),
     # training only fits: its libraries load with the first fit; it calls no source system (httpx).
-    (Resource.TRAINING, {"sklearn", "scipy", "pandas", "pyarrow", "httpx"}),
+    (Resource.TRAINING, {"sklearn", "scipy", "pandas", "pyarrow", "httpx", "sqlalchemy", "sqlmodel"}),
 ])
 def test_an_activity_worker_starts_with_only_its_own_queues_libraries(tmp_path, resource, not_at_start):
     loaded = heavy_modules_of(resource, tmp_path)
-    assert "sqlalchemy" in loaded  # the check sees a library that is there
+    assert "temporalio" in loaded  # the check sees a library that is there
     assert loaded.isdisjoint(not_at_start), f"the {resource} worker imported {sorted(loaded & not_at_start)}"
 
 
