@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -35,11 +34,9 @@ def _bundles(inp: c.RiskInput, risk: pd.DataFrame, size: int) -> Iterator[tuple[
     columns = ["tier", "score", *fhir.OUTCOMES]
     for start in range(0, len(risk), size):
         batch = risk.iloc[start:start + size]
-        values = {k: batch[k].tolist() for k in columns}
-        resources = [fhir.risk_assessment(inp.run.run_date, pid, {k: values[k][i] for k in columns},
-                                          inp.risk.model_versions)
-                     for i, pid in enumerate(batch.index)]
-        yield len(resources), json.dumps(fhir.transaction(resources), separators=(",", ":")).encode()
+        body = fhir.transaction_bytes(inp.run.run_date, batch.index.tolist(), {k: batch[k].tolist() for k in columns},
+                                      inp.risk.model_versions)
+        yield len(batch), body
 
 
 def _versions(risk: c.RiskTable) -> str:
