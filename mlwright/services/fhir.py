@@ -48,6 +48,11 @@ class FhirStore:
         self._db = sqlite3.connect(str(path), check_same_thread=False)
         self._lock = threading.Lock()
         with self._lock:
+            # WAL without an fsync per commit: a transaction bundle's commit survives this process
+            # crashing (not the machine losing power), at ~0.1 ms instead of a journal fsync each.
+            if str(path) != ":memory:":
+                self._db.execute("pragma journal_mode=WAL")
+                self._db.execute("pragma synchronous=NORMAL")
             self._db.execute("create table if not exists resource "
                              "(id text primary key, date text, body text)")
             self._db.execute("create index if not exists resource_by_date on resource (date, id)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -102,3 +103,20 @@ def test_fhir_ids_are_deterministic_and_checksums_order_free():
     assert bundle["entry"][0]["request"] == {"method": "PUT", "url": "RiskAssessment/risk-2026-11-27-P0000001"}
     rows = [("a", "high", 0.5), ("b", "low", 0.1)]
     assert fhir.checksum(rows) == fhir.checksum(list(reversed(rows))) != fhir.checksum([("a", "high", 0.5)])
+
+
+def test_templated_bundles_are_the_bytes_json_dumps_gives():
+    # Ids that need escaping, scores that round up, tiny, NaN and infinite: the template must write
+    # what json.dumps of the dict-built bundle writes, byte for byte.
+    pids = ["P0000001", 'P"q\\b', "Pé\u2028", "P\U0001f600", "P0000005"]
+    columns = {"readmission": [0.2, 1e-7, 0.1234565, float("nan"), 1.0],
+               "deterioration": [0.1, 0.3333333333, float("inf"), 0.0, 2.5e-6],
+               "acuity": [0.05, 0.9999996, 0.5, -0.0, float("-inf")],
+               "score": [0.13, 0.0000005, 0.7, 0.25, 0.5], "tier": ["medium", "low", "high", "high", 'lo"w']}
+    versions = {"readmission-risk": 2, "acuity-risk": 10, 'odd"name': 1}
+    dicts = [fhir.risk_assessment("2026-11-27", pid, {k: v[i] for k, v in columns.items()}, versions)
+             for i, pid in enumerate(pids)]
+    expected = json.dumps(fhir.transaction(dicts), separators=(",", ":")).encode()
+    assert fhir.transaction_bytes("2026-11-27", pids, columns, versions) == expected
+    assert fhir.transaction_bytes("2026-11-27", [], {k: [] for k in columns}, versions) == \
+        json.dumps(fhir.transaction([]), separators=(",", ":")).encode()

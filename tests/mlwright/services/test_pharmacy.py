@@ -67,3 +67,13 @@ def test_bad_parameters_are_refused_naming_the_parameter(seeded, params, named):
 def test_a_body_or_another_method_is_refused(seeded):
     assert httpx.request("GET", f"{seeded}/fills?as_of=2026-11-27", content=b"{}").status_code == 413
     assert httpx.post(f"{seeded}/fills?as_of=2026-11-27", content=b"").status_code == 405
+
+
+def test_pages_hold_the_values_to_dict_gives():
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"s": pd.array(["x", None, "z"], dtype="str"), "n": [1, 2, 3], "f": [1.5, np.nan, 2.0],
+                          "i": pd.array([1, None, 3], dtype="Int64"), "c": pd.Categorical(["u", "v", None])})
+    assert repr(pharmacy._records(frame)) == repr(frame.to_dict(orient="records"))
+    assert pharmacy._records(frame.iloc[0:0]) == []
