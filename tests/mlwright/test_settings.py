@@ -39,6 +39,7 @@ def test_config_file_is_read_and_environment_wins(monkeypatch, tmp_path):
           "fault_injection": "model_deterioration:3"}, "refused in production"),
         ({"fault_injection": "step:x"}, "expected 'step' or 'step:N'"),
         ({"alert_routes": {"page": ["http://x"]}}, "unknown severities"),
+        ({"dev_start_timeout_s": 0}, "dev_start_timeout_s"),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(values, message):
