@@ -75,9 +75,9 @@ def window(table: str, frame: pd.DataFrame, run_date: date) -> pd.DataFrame:
         since = str(run_date - timedelta(days=sources.FILL_WINDOW_DAYS))
         return frame[(frame["recorded_date"] <= str(run_date)) & (frame["fill_date"] > since)]
     if table == "encounters":
-        # As read_ehr's SQL compares them: as text, whatever format the EHR stores its dates in.
-        text, since = frame["admit_date"].astype(str), str(run_date - timedelta(days=sources.CLAIM_WINDOW_DAYS))
-        return frame[(text > since) & (text <= str(run_date))]
+        # As read_ehr's SQL compares them: as text between whole days, whatever format the EHR uses.
+        text, (first, after_last) = frame["admit_date"].astype(str), sources.encounter_days(run_date)
+        return frame[(text >= first) & (text < after_last)]
     end = pd.Timestamp(run_date)
     stamp = pd.to_datetime(frame["service_date"], errors="coerce")  # as read_claims parses them
     return frame[(stamp > end - pd.Timedelta(days=sources.CLAIM_WINDOW_DAYS)) & (stamp <= end)]
@@ -158,8 +158,9 @@ def _ehr_newer(url: str, mark: pd.Timestamp, run_date: date) -> dict[str, pd.Dat
                 "patients": pd.read_sql_query(sqlalchemy.text("select * from patients"), conn),
                 # The day's text bound is a superset (stored dates may carry a time); the mark cuts exactly.
                 "encounters": _after(pd.read_sql_query(
-                    sqlalchemy.text("select * from encounters where admit_date >= :after and admit_date <= :until"),
-                    conn, params={"after": str(after), "until": str(run_date)}), "admit_date", mark),
+                    sqlalchemy.text("select * from encounters where admit_date >= :after and admit_date < :after_last"),
+                    conn, params={"after": str(after), "after_last": sources.encounter_days(run_date)[1]}),
+                    "admit_date", mark),
                 "diagnoses": pd.read_sql_query(sqlalchemy.text("select * from diagnoses"), conn),
             }
     finally:

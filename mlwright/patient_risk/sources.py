@@ -64,16 +64,28 @@ def read_ehr(url: str, run_date: date) -> dict[str, pd.DataFrame]:
             missing = [t for t in EHR_TABLES[:3] if not sqlalchemy.inspect(conn).has_table(t)]
             if missing:
                 raise DatasetNotFound(f"sources.ehr: tables {missing} missing in {engine.url!r}; run `mlwright sources seed`")
-            since = run_date - timedelta(days=CLAIM_WINDOW_DAYS)
+            first, after_last = encounter_days(run_date)
             return {
                 "patients": pd.read_sql_query(sqlalchemy.text("select * from patients"), conn),
                 "encounters": pd.read_sql_query(
-                    sqlalchemy.text("select * from encounters where admit_date > :since and admit_date <= :until"),
-                    conn, params={"since": str(since), "until": str(run_date)}),
+                    sqlalchemy.text("select * from encounters where admit_date >= :first and admit_date < :after_last"),
+                    conn, params={"first": first, "after_last": after_last}),
                 "diagnoses": pd.read_sql_query(sqlalchemy.text("select * from diagnoses"), conn),
             }
     finally:
         engine.dispose()
+
+
+def encounter_days(run_date: date) -> tuple[str, str]:
+    """The encounter window's first day and the day after its last, as a half-open text range.
+
+    The window is the CLAIM_WINDOW_DAYS calendar days up to and including the run date, as for
+    claims. Bounds are whole days so that one comparison suits every way an EHR stores the date:
+    'YYYY-MM-DD' text, 'YYYY-MM-DD HH:MM:SS' text (what pandas writes to SQLite) and a PostgreSQL
+    date or timestamp. ``admit_date <= run_date`` would drop the run date's own encounters from
+    text that carries a time ('2026-03-10 08:00' sorts after '2026-03-10').
+    """
+    return str(run_date - timedelta(days=CLAIM_WINDOW_DAYS - 1)), str(run_date + timedelta(days=1))
 
 
 def read_labs(labs_dir: Path, run_date: date) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from datetime import date
 import pandas as pd
 
 from mlwright.features import incremental, watermark
+from mlwright.patient_risk import sources
 from mlwright.store.db import open_store, session_scope
 
 DAY = date(2026, 3, 10)
@@ -25,11 +26,26 @@ def test_merge_puts_new_rows_first_and_trims_to_the_run_window():
     assert incremental.merge("labs", previous, pd.DataFrame(), DAY)["patient_id"].tolist() == ["b"]
 
 
-def test_encounter_window_compares_as_text_like_the_ehr_query():
-    frame = pd.DataFrame({"admit_date": ["2025-03-10 00:00:00.000000", "2026-03-10 00:00:00.000000",
-                                         "2026-03-09 00:00:00.000000"]})
-    # read_ehr's "admit_date > since AND admit_date <= until" on text keeps the first day, drops the run date.
-    assert incremental.window("encounters", frame, DAY).index.tolist() == [0, 2]
+def test_encounter_window_is_the_365_days_to_the_run_date_whatever_the_text_format():
+    frame = pd.DataFrame({"admit_date": ["2025-03-10 00:00:00.000000", "2026-03-10 08:30:00", "2026-03-09",
+                                         "2025-03-11 00:00:00.000000", "2026-03-11 00:00:00"]})
+    # The run date's encounters count even when the EHR's text carries a time; 365 days back does not.
+    assert incremental.window("encounters", frame, DAY).index.tolist() == [1, 2, 3]
+
+
+def test_read_ehr_keeps_the_run_dates_encounters_and_drops_the_day_before_the_window(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ehr.db'}"
+    engine = open_store(url)
+    days = pd.to_datetime(["2025-03-10", "2025-03-11", "2026-03-10", "2026-03-11"])
+    with engine.begin() as conn:  # pandas writes datetimes to SQLite as 'YYYY-MM-DD HH:MM:SS' text
+        pd.DataFrame({"patient_id": ["p"]}).to_sql("patients", conn, index=False)
+        pd.DataFrame({"encounter_id": ["e0", "e1", "e2", "e3"], "patient_id": "p", "admit_date": days}).to_sql(
+            "encounters", conn, index=False)
+        pd.DataFrame({"patient_id": ["p"], "icd10": ["I10"]}).to_sql("diagnoses", conn, index=False)
+    engine.dispose()
+    read = sources.read_ehr(url, DAY)["encounters"]
+    assert read["encounter_id"].tolist() == ["e1", "e2"]
+    assert incremental.window("encounters", read, DAY)["encounter_id"].tolist() == ["e1", "e2"]
 
 
 def test_commit_moves_mark_and_window_together_and_only_forward(tmp_path):
