@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from mlwright.forked import thread_count
 from mlwright.private import PRIVATE_UMASK
 from mlwright.queues import Resource
 from mlwright.settings import Settings
@@ -237,6 +238,9 @@ class DevStack:
         """Import, by name, what `python -m workers` imports before it connects (the Temporal SDK,
         OpenTelemetry, pydantic contracts, the step catalog); the services and codec server share
         most of it. Named, not imported: mlwright imports nothing from workers (DESIGN.md)."""
+        if self._fork and (threads := thread_count()) != 1:  # e.g. a DevStack inside a test runner
+            log.info("this process runs %s threads: starting each child as its own interpreter", threads)
+            self._fork = False
         if not self._fork:
             return
         started = time.process_time()

@@ -64,10 +64,13 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
 
+def thread_count() -> int:
+    return len(os.listdir("/proc/self/task")) if sys.platform == "linux" else threading.active_count()
+
+
 def ensure_forkable() -> None:
     """Refuse to fork from a process with a second thread: the child could inherit a held lock."""
-    threads = len(os.listdir("/proc/self/task")) if sys.platform == "linux" else threading.active_count()
-    if threads != 1:
+    if (threads := thread_count()) != 1:
         raise RuntimeError(f"cannot fork the stack's children: this process runs {threads} threads")
 
 
