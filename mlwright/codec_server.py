@@ -97,7 +97,7 @@ def _authorised(request: Request, token: str) -> bool:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    from mlwright.telemetry import setup_logging
+    from mlwright.logs import setup_logging
 
     setup_logging(settings)
     if not settings.payload_encryption:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 
-from mlwright.codec import create_once
+from mlwright.private import create_once
 from mlwright.settings import Settings
 
 TOKEN_FILE = "codec-token"

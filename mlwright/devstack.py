@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from mlwright import search_attributes
 from mlwright.forked import thread_count
 from mlwright.private import PRIVATE_UMASK
 from mlwright.queues import Resource
@@ -81,9 +82,6 @@ class DevStack:
         self._fork = settings.dev_fork_children and sys.platform == "linux"
 
     def server_command(self) -> list[str]:
-        # Here, not at the top: it imports the Temporal SDK, CPU the supervisor's start need not spend.
-        from mlwright import visibility
-
         s = self.settings
         host = s.temporal_address.rpartition(":")[0]
         return [
@@ -97,7 +95,7 @@ class DevStack:
             "--ui-disable-news-fetch",
             *self.codec_args(),
             *tuning_args(s),
-            *visibility.dev_server_args(),
+            *search_attributes.dev_server_args(),
         ]
 
     def codec_args(self) -> list[str]:
@@ -124,11 +122,13 @@ class DevStack:
         for directory in (self.settings.home.resolve(), self.logs):  # `mlwright up` may have made them 0755
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             directory.chmod(0o700)
-        # The server first: it is what every worker waits for, and its command line needs only the
-        # search attributes and the codec token. Then the Python children, forked from this process
-        # once it has imported what they all import (mlwright/forked.py): ~0.6 CPU s paid once
-        # instead of six times side by side. Workers first: they are what `mlwright up` waits for.
+        # The server first: every worker waits for it, and its command line needs no SDK import.
+        # The Python children are forked from this process (mlwright/forked.py): the services at once
+        # (they import pandas, for the pharmacy, beside this process's own imports), the workers and
+        # the codec server once this process has imported what they all import: ~0.6 CPU s paid once
+        # instead of side by side in each. Workers before the codec server: `mlwright up` waits on them.
         self._spawn("temporal", self.server_command(), tier=0)
+        self._spawn("services", [sys.executable, "-m", "mlwright.services"], tier=1, fork=self._forkable())
         self._preload_for_children()
         self._ready = os.pipe()
         ready_fd = self._ready[1]  # kept open: a restarted worker reports on it again (nobody reads then)
@@ -136,7 +136,6 @@ class DevStack:
             self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value, "--ready-fd",
                                                str(ready_fd)], tier=2, env=self.worker_env(index),
                         pass_fds=(ready_fd,), fork=self._fork)
-        self._spawn("services", [sys.executable, "-m", "mlwright.services"], tier=1, fork=self._fork)
         if self.settings.payload_encryption:
             self._spawn("codec-server", [sys.executable, "-m", "mlwright.cli", "codec-server"], tier=1,
                         fork=self._fork)
@@ -234,18 +233,28 @@ class DevStack:
 
         return {"MLWRIGHT_METRICS_PORT": str(port_for(base, index))}
 
+    def _forkable(self) -> bool:
+        if self._fork and (threads := thread_count()) != 1:  # e.g. a DevStack inside a test runner
+            log.info("this process runs %s threads: starting each child as its own interpreter", threads)
+            self._fork = False
+        return self._fork
+
     def _preload_for_children(self) -> None:
         """Import, by name, what `python -m workers` imports before it connects (the Temporal SDK,
         OpenTelemetry, pydantic contracts, the step catalog); the services and codec server share
         most of it. Named, not imported: mlwright imports nothing from workers (DESIGN.md)."""
-        if self._fork and (threads := thread_count()) != 1:  # e.g. a DevStack inside a test runner
-            log.info("this process runs %s threads: starting each child as its own interpreter", threads)
-            self._fork = False
-        if not self._fork:
+        if not (self._fork and self._forkable()):
             return
         started = time.process_time()
         for module in FORK_PRELOAD:
             importlib.import_module(module)
+        # A Worker without a build id hashes the bytecode of every loaded module for its default
+        # one (0.15-0.4 CPU s in each worker, reading ~800 .pyc files); the SDK memoizes it per
+        # process, so computed here once every forked worker starts with it. Over this process's
+        # modules, which are what the workers run; without Worker Versioning it is informational.
+        default_build_id = getattr(importlib.import_module("temporalio.worker._worker"), "load_default_build_id", None)
+        if default_build_id is not None:
+            default_build_id()
         log.info("imported %s for the forked children in %.2f CPU s", ", ".join(FORK_PRELOAD),
                  time.process_time() - started)
 

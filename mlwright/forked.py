@@ -64,6 +64,12 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
 
+def set_name(name: str) -> None:
+    """The process's name (/proc/PID/comm, `ps -o comm`): a forked child keeps its parent's command line."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_NAME, name.encode()[:15])
+
+
 def thread_count() -> int:
     return len(os.listdir("/proc/self/task")) if sys.platform == "linux" else threading.active_count()
 
@@ -109,7 +115,7 @@ def _become_child(parent: int, name: str, out: int, keep_fds: tuple[int, ...], e
     os.setpgid(0, 0)  # a terminal's Ctrl-C reaches only the supervisor, as with exec'd children
     if _libc is not None:
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        _libc.prctl(_PR_SET_NAME, name.encode()[:15])  # `ps -o comm` and /proc/PID/comm tell children apart
+    set_name(name)
     if os.getppid() != parent:  # the parent died before the death signal was armed
         os._exit(1)
     os.dup2(out, 1)
