@@ -1,6 +1,8 @@
 """The embedded stack: `temporal server start-dev` (SQLite state + Web UI), the dev services and one
 worker process per task queue, started and stopped together. A process that dies is restarted with
 backoff (mlwright/supervisor.py); Ctrl-C or SIGTERM stops workers, then services, then the server.
+The Python children are forked from this process (``dev_fork_children``), which then must never
+start a thread or a Temporal runtime of its own.
 """
 
 from __future__ import annotations

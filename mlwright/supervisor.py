@@ -5,6 +5,9 @@ child behind. Used by `mlwright dev` for its server, services and workers.
 Children run in their own process group, so a terminal's Ctrl-C reaches only the supervisor, which
 then stops them in order (workers before the server they report to). On Linux each child also gets
 SIGTERM when the supervisor dies, even by SIGKILL, so no worker outlives the stack.
+
+A child is either exec'd (any command) or, with ``fork``, a ``python -m MODULE`` command run in a
+fork of the supervisor (mlwright/forked.py); both are restarted, stopped and reported alike.
 """
 
 from __future__ import annotations
