@@ -186,3 +186,23 @@ def test_forking_from_a_process_with_threads_is_refused(tmp_path):
     finally:
         stop.set()
         extra.join()
+
+
+def test_forked_children_die_with_a_killed_supervisor(tmp_path):
+    (tmp_path / "child_module.py").write_text(CHILD_MODULE)
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        sys.path.insert(0, {str(tmp_path)!r})
+        from mlwright.supervisor import Supervisor
+        child = Supervisor().spawn("sleeper", [sys.executable, "-m", "child_module", "sleep"],
+                                   Path({str(tmp_path / "s.log")!r}), fork=True)
+        print(child.pid, flush=True)
+        time.sleep(120)""")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())
+    until(lambda: "argv" in (tmp_path / "s.log").read_text())
+    assert alive(child_pid)
+    parent.kill()
+    parent.wait()
+    until(lambda: not alive(child_pid))
