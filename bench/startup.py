@@ -73,7 +73,7 @@ def timed_up(env: dict[str, str]) -> float:
 
 
 def worker_rss_mb(home: Path) -> dict[str, float]:
-    """VmRSS of each `python -m workers <queue>` child of the stack's supervisor."""
+    """VmRSS of each `python -m workers <queue>` child of the stack's supervisor (exec'd or forked)."""
     supervisor = int((home / "dev.pid").read_text())
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -81,11 +81,14 @@ def worker_rss_mb(home: Path) -> dict[str, float]:
             if int(stat.read_text().rpartition(")")[2].split()[1]) != supervisor:
                 continue
             argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+            comm = (stat.parent / "comm").read_text().strip()
             status = (stat.parent / "status").read_text()
         except (OSError, ValueError, IndexError):
             continue  # exited while we looked
-        if b"workers" in argv and argv.index(b"workers") > 0 and argv[argv.index(b"workers") - 1] == b"-m":
-            queue = argv[argv.index(b"workers") + 1].decode()
+        # A worker forked by `mlwright dev` keeps the supervisor's command line; its name tells.
+        forked = [q for q in RSS_TARGET_MB if comm == f"worker-{q}"[:15]]
+        if forked or (b"workers" in argv and argv.index(b"workers") > 0 and argv[argv.index(b"workers") - 1] == b"-m"):
+            queue = forked[0] if forked else argv[argv.index(b"workers") + 1].decode()
             kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
             found[queue] = kb / 1024
     return found

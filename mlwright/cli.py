@@ -202,13 +202,10 @@ def _pidfile(settings: Settings) -> Path:
 
 
 def _dev(_args, settings: Settings) -> None:
-    import logging
-
     from mlwright.devstack import DevStack
+    from mlwright.logs import setup_logging  # not mlwright.telemetry's: it imports the Temporal SDK
 
-    # mlwright.telemetry's setup_logging, without its import of OpenTelemetry and the Temporal SDK:
-    # the supervisor's own start is on the path of every `mlwright up`.
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings)
     if not settings.payload_encryption:  # issue 9
         print("=" * 78 + "\nWARNING: MLWRIGHT_PAYLOAD_ENCRYPTION is off. Every input, result and failure is\n"
               "stored by Temporal and shown in its UI IN PLAINTEXT. Never use this with patient data.\n"
@@ -260,13 +257,35 @@ def _up(args, settings: Settings) -> None:
     if pid is None:
         log = settings.home.resolve() / "logs" / "dev.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "mlwright.cli", "dev"], stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        pid = proc.pid
+        pid = _start_dev(log)
         print(f"started the dev stack (pid {pid}); log {log}")
     _wait_ready(settings, args.timeout, pid)
     print(f"ready: Temporal {settings.temporal_address}, Web UI {settings.ui_url}. Stop with: mlwright down")
+
+
+def _start_dev(log: Path) -> int:
+    """`mlwright dev` in its own session, logging to ``log``: forked from this process, which has
+    imported the settings already, so the stack's start does not wait for a second interpreter
+    (bench/README.md). Its command line stays this one's (`... up`); its name is mlwright-dev."""
+    from mlwright.forked import set_name, thread_count
+
+    with open(log, "ab") as out:
+        if not hasattr(os, "fork") or thread_count() != 1:
+            return subprocess.Popen([sys.executable, "-m", "mlwright.cli", "dev"], stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True).pid
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid:
+            return pid
+        try:
+            os.setsid()  # outlives this command and its terminal, as the exec'd stack did
+            set_name("mlwright-dev")
+            os.dup2(out.fileno(), 1)
+            os.dup2(out.fileno(), 2)
+            main(["dev"])  # exits the process itself
+        finally:
+            os._exit(1)
 
 
 def _wait_ready(settings: Settings, timeout_s: float, pid: int) -> None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import secrets
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
+from mlwright.private import create_once
 from mlwright.settings import Settings
 
 ENCODING = b"binary/encrypted"
@@ -75,25 +74,6 @@ def _read_key_file(path: Path) -> tuple[str | None, dict[str, bytes]]:
         return data.get("active"), parse_keys(data["keys"], f"MLWRIGHT_PAYLOAD_KEY_FILE ({path})")
     except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise PayloadKeyError(f"MLWRIGHT_PAYLOAD_KEY_FILE: cannot read keys from {path}: {type(exc).__name__}") from None
-
-
-def create_once(path: Path, text: str) -> Path:
-    """Write ``path`` (mode 0600) unless it exists; concurrent starters all end up with the first text."""
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        try:
-            os.link(tmp, path)  # atomic, and fails if another process won the race: its file stands
-        except FileExistsError:
-            pass
-    finally:
-        os.unlink(tmp)
-    return path
 
 
 def _dev_key_file(home: Path) -> Path:

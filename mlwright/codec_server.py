@@ -18,24 +18,12 @@ from fastapi.responses import JSONResponse, Response
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from mlwright.codec import EncryptionCodec, PayloadDecryptionError, create_once, keyring
+from mlwright.codec import EncryptionCodec, PayloadDecryptionError, keyring
+from mlwright.codec_token import TOKEN_FILE, codec_token, ui_endpoint
 from mlwright.settings import Settings
 
+__all__ = ["TOKEN_FILE", "codec_token", "create_app", "serve", "ui_endpoint"]
 log = logging.getLogger("mlwright.codec_server")
-TOKEN_FILE = "codec-token"
-
-
-def codec_token(settings: Settings) -> str:
-    """The configured token, or (development only) one kept in <home>/codec-token."""
-    if settings.codec_token:
-        return settings.codec_token
-    if settings.environment == "production":
-        raise RuntimeError("MLWRIGHT_CODEC_TOKEN is required in production")
-    return create_once(settings.home / TOKEN_FILE, secrets.token_urlsafe(32)).read_text().strip()
-
-
-def ui_endpoint(settings: Settings) -> str:
-    return f"{settings.codec_url}/ui/{codec_token(settings)}"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -109,7 +97,7 @@ def _authorised(request: Request, token: str) -> bool:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    from mlwright.telemetry import setup_logging
+    from mlwright.logs import setup_logging
 
     setup_logging(settings)
     if not settings.payload_encryption:

@@ -1,10 +1,13 @@
 """The embedded stack: `temporal server start-dev` (SQLite state + Web UI), the dev services and one
 worker process per task queue, started and stopped together. A process that dies is restarted with
 backoff (mlwright/supervisor.py); Ctrl-C or SIGTERM stops workers, then services, then the server.
+The Python children are forked from this process (``dev_fork_children``), which then must never
+start a thread or a Temporal runtime of its own.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import select
@@ -18,12 +21,18 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from mlwright import search_attributes
+from mlwright.forked import thread_count
 from mlwright.private import PRIVATE_UMASK
 from mlwright.queues import Resource
 from mlwright.settings import Settings
 from mlwright.supervisor import Backoff, Supervisor
 
 log = logging.getLogger("mlwright.dev")
+
+# What the forked children import anyway (see DevStack._preload_for_children). Not pandas, pyarrow
+# or FastAPI: a forked child's RSS counts every page it inherits, and most children never use them.
+FORK_PRELOAD = ("workers.serve",)
 
 
 def installed_binary(name: str, package: str) -> str:
@@ -71,11 +80,10 @@ class DevStack:
         self._watching = False
         self._handlers_before: dict = {}
         self._ready: tuple[int, int] | None = None  # the pipe each worker reports its queues polled on
+        # Forking needs Linux's /proc and death signal; elsewhere each child is its own interpreter.
+        self._fork = settings.dev_fork_children and sys.platform == "linux"
 
     def server_command(self) -> list[str]:
-        # Here, not at the top: it imports the Temporal SDK, CPU the supervisor's start need not spend.
-        from mlwright import visibility
-
         s = self.settings
         host = s.temporal_address.rpartition(":")[0]
         return [
@@ -89,14 +97,14 @@ class DevStack:
             "--ui-disable-news-fetch",
             *self.codec_args(),
             *tuning_args(s),
-            *visibility.dev_server_args(),
+            *search_attributes.dev_server_args(),
         ]
 
     def codec_args(self) -> list[str]:
         # The Web UI decodes through the codec server; without encryption there is nothing to decode.
         if not self.settings.payload_encryption:
             return []
-        from mlwright.codec_server import ui_endpoint
+        from mlwright.codec_token import ui_endpoint  # not codec_server: FastAPI is not needed here
 
         return ["--ui-codec-endpoint", ui_endpoint(self.settings)]
 
@@ -116,20 +124,23 @@ class DevStack:
         for directory in (self.settings.home.resolve(), self.logs):  # `mlwright up` may have made them 0755
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             directory.chmod(0o700)
-        # Everything starts at once: a worker spends its first moments importing, then waits for
-        # the server itself (worker_connect_wait_s); nothing here waits for anything first. The
-        # server comes last: its command line imports the Temporal SDK and FastAPI here (about a
-        # CPU second), which would otherwise run alone before any child had started.
+        # The server first: every worker waits for it, and its command line needs no SDK import.
+        # The Python children are forked from this process (mlwright/forked.py): the services at once
+        # (they import pandas, for the pharmacy, beside this process's own imports), the workers and
+        # the codec server once this process has imported what they all import: ~0.6 CPU s paid once
+        # instead of side by side in each. Workers before the codec server: `mlwright up` waits on them.
+        self._spawn("temporal", self.server_command(), tier=0)
+        self._spawn("services", [sys.executable, "-m", "mlwright.services"], tier=1, fork=self._forkable())
+        self._preload_for_children()
         self._ready = os.pipe()
         ready_fd = self._ready[1]  # kept open: a restarted worker reports on it again (nobody reads then)
         for index, resource in enumerate(Resource):
             self._spawn(f"worker-{resource}", [sys.executable, "-m", "workers", resource.value, "--ready-fd",
                                                str(ready_fd)], tier=2, env=self.worker_env(index),
-                        pass_fds=(ready_fd,))
-        self._spawn("services", [sys.executable, "-m", "mlwright.services"], tier=1)
+                        pass_fds=(ready_fd,), fork=self._fork)
         if self.settings.payload_encryption:
-            self._spawn("codec-server", [sys.executable, "-m", "mlwright.cli", "codec-server"], tier=1)
-        self._spawn("temporal", self.server_command(), tier=0)
+            self._spawn("codec-server", [sys.executable, "-m", "mlwright.cli", "codec-server"], tier=1,
+                        fork=self._fork)
         # A worker reports its queue only once the server lists its poller: that is the server
         # answering too, so the only check of the server left here is for a stack without workers.
         # The store's schema is created by the first worker process that opens it.
@@ -224,12 +235,37 @@ class DevStack:
 
         return {"MLWRIGHT_METRICS_PORT": str(port_for(base, index))}
 
+    def _forkable(self) -> bool:
+        if self._fork and (threads := thread_count()) != 1:  # e.g. a DevStack inside a test runner
+            log.info("this process runs %s threads: starting each child as its own interpreter", threads)
+            self._fork = False
+        return self._fork
+
+    def _preload_for_children(self) -> None:
+        """Import, by name, what `python -m workers` imports before it connects (the Temporal SDK,
+        OpenTelemetry, pydantic contracts, the step catalog); the services and codec server share
+        most of it. Named, not imported: mlwright imports nothing from workers (DESIGN.md)."""
+        if not (self._fork and self._forkable()):
+            return
+        started = time.process_time()
+        for module in FORK_PRELOAD:
+            importlib.import_module(module)
+        # A Worker without a build id hashes the bytecode of every loaded module for its default
+        # one (0.15-0.4 CPU s in each worker, reading ~800 .pyc files); the SDK memoizes it per
+        # process, so computed here once every forked worker starts with it. Over this process's
+        # modules, which are what the workers run; without Worker Versioning it is informational.
+        default_build_id = getattr(importlib.import_module("temporalio.worker._worker"), "load_default_build_id", None)
+        if default_build_id is not None:
+            default_build_id()
+        log.info("imported %s for the forked children in %.2f CPU s", ", ".join(FORK_PRELOAD),
+                 time.process_time() - started)
+
     def _spawn(self, name: str, command: list[str], tier: int, env: dict[str, str] | None = None,
-               pass_fds: tuple[int, ...] = ()) -> None:
+               pass_fds: tuple[int, ...] = (), fork: bool = False) -> None:
         log_file = self.logs / f"{name}.log"
         if log_file.exists():
             log_file.chmod(0o600)  # a log from before the umask was set
-        self.supervisor.spawn(name, command, log_file, tier, env, pass_fds)
+        self.supervisor.spawn(name, command, log_file, tier, env, pass_fds, fork)
 
     def _fail_if_exited(self) -> None:
         for child in self.supervisor.exited():

@@ -8,6 +8,7 @@ the process umask (usually 0022, world-readable).
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 PRIVATE_UMASK = 0o077  # processes that create many files (the dev stack and its children) use this
@@ -36,4 +37,23 @@ def private_file(path: Path) -> Path:
         # (the step ledger's, beside the store's) would then lose writes and its WAL.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
     os.chmod(path, FILE_MODE)
+    return path
+
+
+def create_once(path: Path, text: str) -> Path:
+    """Write ``path`` (mode 0600) unless it exists; concurrent starters all end up with the first text."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        try:
+            os.link(tmp, path)  # atomic, and fails if another process won the race: its file stands
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
     return path

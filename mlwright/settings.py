@@ -229,6 +229,11 @@ class Settings(BaseSettings):
         120, gt=0, description="How long `mlwright dev` waits for each part of its stack (every worker polling, "
         "the server, the services) before it gives up.",
     )
+    dev_fork_children: bool = Field(
+        True, description="`mlwright dev` imports what its Python children (workers, services, codec server) "
+        "share once and forks them from itself; false: each is started as its own interpreter, as a "
+        "production deploy starts each worker.",
+    )
     worker_preload: bool = Field(
         True, description="An activity worker polls at once and imports its steps' code (pandas, pyarrow, "
         "scikit-learn ...) in the background; false: each step's code is imported on its first call, so an "

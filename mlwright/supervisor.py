@@ -5,6 +5,9 @@ child behind. Used by `mlwright dev` for its server, services and workers.
 Children run in their own process group, so a terminal's Ctrl-C reaches only the supervisor, which
 then stops them in order (workers before the server they report to). On Linux each child also gets
 SIGTERM when the supervisor dies, even by SIGKILL, so no worker outlives the stack.
+
+A child is either exec'd (any command) or, with ``fork``, a ``python -m MODULE`` command run in a
+fork of the supervisor (mlwright/forked.py); both are restarted, stopped and reported alike.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from mlwright.forked import ForkedProcess, fork_module
 
 log = logging.getLogger("mlwright.dev")
 
@@ -47,7 +52,9 @@ class Child:
     tier: int = 0
     env: dict[str, str] | None = None  # on top of this process's environment
     pass_fds: tuple[int, ...] = ()  # descriptors it inherits (a restarted child gets them again)
-    proc: subprocess.Popen | None = None
+    # A `python -m ...` command run in a fork of this process (mlwright/forked.py), not exec'd.
+    fork: bool = False
+    proc: subprocess.Popen | ForkedProcess | None = None
     started_at: float = 0.0
     quick_crashes: int = 0
     restarts: int = 0
@@ -83,20 +90,28 @@ class Supervisor:
         self.children: list[Child] = []
 
     def spawn(self, name: str, command: list[str], log_file: Path, tier: int = 0,
-              env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()) -> Child:
-        """Start ``command`` logging to ``log_file``; ``stop`` stops higher tiers first."""
-        child = Child(name, command, log_file, tier, env, pass_fds)
+              env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (), fork: bool = False) -> Child:
+        """Start ``command`` logging to ``log_file``; ``stop`` stops higher tiers first. With ``fork``,
+        a ``python -m MODULE ...`` command runs in a fork of this process (restarts too)."""
+        child = Child(name, command, log_file, tier, env, pass_fds, fork)
         self.children.append(child)
         self._start(child)
         return child
 
     def _start(self, child: Child) -> None:
+        if child.fork:
+            child.proc = fork_module(child.command, child.name, child.log_file, child.env, child.pass_fds)
+        else:
+            self._exec(child)
+        child.started_at, child.restart_at = time.monotonic(), None
+        log.info("started %s (pid %s), log %s", child.name, child.proc.pid, child.log_file)
+
+    @staticmethod
+    def _exec(child: Child) -> None:
         with open(child.log_file, "ab") as out:  # the child keeps its own copy of the descriptor
             child.proc = subprocess.Popen(
                 child.command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(child.env or {})},
                 process_group=0, preexec_fn=_die_with_parent if _prctl else None, pass_fds=child.pass_fds)
-        child.started_at, child.restart_at = time.monotonic(), None
-        log.info("started %s (pid %s), log %s", child.name, child.proc.pid, child.log_file)
 
     def exited(self) -> list[Child]:
         return [c for c in self.children if c.proc is not None and c.proc.poll() is not None]
@@ -145,7 +160,7 @@ class Supervisor:
             for child in running:
                 try:
                     child.proc.wait(max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
+                except subprocess.TimeoutExpired:  # ForkedProcess.wait raises it too
                     log.warning("%s did not stop in %ss; killing it", child.name, timeout_s)
                     child.proc.kill()
                     child.proc.wait()

@@ -41,6 +41,7 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from mlwright.logs import setup_logging  # noqa: F401 - workers and bench import it from here
 from mlwright.settings import Settings
 
 _configured = False
@@ -168,6 +169,3 @@ def flush() -> None:
     if isinstance(provider, ReplaySafeTracerProvider):
         provider.force_flush(5000)
 
-
-def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

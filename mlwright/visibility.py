@@ -19,6 +19,8 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
+from mlwright import search_attributes
+
 PIPELINE = SearchAttributeKey.for_keyword("MlwrightPipeline")
 MODEL = SearchAttributeKey.for_keyword("MlwrightModel")
 RUN_DATE = SearchAttributeKey.for_datetime("MlwrightRunDate")
@@ -41,7 +43,7 @@ _API_TYPE = {"Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 
 def dev_server_args() -> list[str]:
     """`temporal server start-dev` flags that register every attribute at start."""
-    return [arg for key in ALL for arg in ("--search-attribute", f"{key.name}={_TYPE[key.name]}")]
+    return search_attributes.dev_server_args()
 
 
 def register_command(namespace: str) -> str:

@@ -8,10 +8,10 @@ import signal
 import threading
 from urllib.parse import urlparse
 
+from mlwright.logs import setup_logging  # not mlwright.telemetry: no SDK or OpenTelemetry here
 from mlwright.private import PRIVATE_UMASK
 from mlwright.services import alert_inbox, fhir, pharmacy
 from mlwright.settings import get_settings
-from mlwright.telemetry import setup_logging
 
 log = logging.getLogger("mlwright.services")
 

@@ -34,17 +34,22 @@ def stack_env(home: Path) -> dict[str, str]:
 
 
 def children(pid: int) -> dict[int, str]:
-    """Live child processes of ``pid``: pid -> command line."""
+    """Live child processes of ``pid``: pid -> name and command line (a child forked by `mlwright
+    dev` has the supervisor's command line; its name, /proc/PID/comm, says which child it is)."""
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rpartition(")")[2].split()
             if int(fields[1]) == pid and fields[0] != "Z":
                 command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                found[int(stat.parent.name)] = command
+                found[int(stat.parent.name)] = f"{(stat.parent / 'comm').read_text().strip()}: {command}"
         except (OSError, ValueError):
             continue  # exited while we looked
     return found
+
+
+def is_io_worker(name_and_command: str) -> bool:
+    return name_and_command.startswith("worker-io:") or " -m workers io " in name_and_command
 
 
 def test_embedded_stack_runs_the_demo_and_keeps_state_across_restarts(tmp_path):
@@ -113,14 +118,14 @@ def test_a_killed_worker_is_restarted_and_ctrl_c_leaves_no_process(tmp_path):
         assert until_ready.returncode == 0, until_ready.stderr + until_ready.stdout
         before = children(dev.pid)
         seen |= set(before)
-        io = next(pid for pid, cmd in before.items() if " -m workers io " in cmd)
+        io = next(pid for pid, cmd in before.items() if is_io_worker(cmd))
 
         os.kill(io, signal.SIGKILL)
         deadline = time.monotonic() + 60
         while True:  # a new io worker, polling the io queue (the worker identity is pid@host)
             now = children(dev.pid)
             seen |= set(now)
-            new_io = [pid for pid, cmd in now.items() if " -m workers io " in cmd and pid != io]
+            new_io = [pid for pid, cmd in now.items() if is_io_worker(cmd) and pid != io]
             described = subprocess.run(
                 [venv_bin("temporal"), "task-queue", "describe", "--task-queue", "io", "--task-queue-type",
                  "activity", "--address", env["MLWRIGHT_TEMPORAL_ADDRESS"], "-o", "json"],

@@ -21,3 +21,10 @@ def test_partitions_follow_the_setting():
     config = dynamic_config(tuning_args(Settings(dev_task_queue_partitions=4)))
     assert (config["matching.numTaskqueueReadPartitions"], config["matching.numTaskqueueWritePartitions"]) == ("4", "4")
     assert config["history.transferProcessorMaxPollRPS"] == str(Settings().dev_transfer_poll_rps)
+
+
+def test_the_dev_servers_search_attributes_are_the_sdk_keys_workflows_set():
+    """The server's command line is built from a plain table (no SDK import before it starts)."""
+    from mlwright import search_attributes, visibility
+
+    assert search_attributes.TYPES == {k.name: visibility._TYPE[k.name] for k in visibility.ALL}

@@ -4,6 +4,7 @@ and nothing outlives the supervisor, even when it is SIGKILLed."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -107,6 +108,100 @@ def test_children_die_with_a_killed_supervisor(tmp_path):
         time.sleep(120)""")
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     child_pid = int(parent.stdout.readline())
+    assert alive(child_pid)
+    parent.kill()
+    parent.wait()
+    until(lambda: not alive(child_pid))
+
+
+FORKED_STACK = """
+import json, os, signal, sys, time
+from pathlib import Path
+from mlwright.supervisor import Backoff, CrashLoop, Supervisor
+
+tmp = Path(sys.argv[1])
+sys.path.insert(0, str(tmp))  # where the children's module is
+supervisor = Supervisor(Backoff(first_s=0.05, cap_s=0.4, stable_after_s=5, give_up_after=3))
+sleeper = supervisor.spawn("worker-io", [sys.executable, "-m", "child_module", "sleep"], tmp / "io.log",
+                           env={"CHILD_SAYS": "hello"}, fork=True)
+first = sleeper.pid
+while "argv" not in (tmp / "io.log").read_text():
+    time.sleep(0.02)
+os.kill(first, signal.SIGKILL)
+while sleeper.pid == first or "argv" not in (tmp / "io.log").read_text().partition("restart 1")[2]:
+    supervisor.check()
+    time.sleep(0.02)
+quitter = supervisor.spawn("quitter", [sys.executable, "-m", "child_module", "exit"], tmp / "quit.log", fork=True)
+try:
+    while True:
+        supervisor.check()
+        time.sleep(0.02)
+except CrashLoop as e:
+    gave_up = str(e)
+comm = Path(f"/proc/{sleeper.pid}/comm").read_text().strip()
+pids = [first, sleeper.pid]
+supervisor.stop(timeout_s=5)
+print(json.dumps({"pids": pids, "comm": comm, "gave_up": gave_up, "returncode": sleeper.proc.returncode}))
+"""
+
+CHILD_MODULE = """
+import json, os, sys, time
+print("argv", json.dumps(sys.argv[1:]), os.environ.get("CHILD_SAYS"), flush=True)
+if sys.argv[1] == "exit":
+    raise SystemExit(3)
+time.sleep(120)
+"""
+
+
+def test_a_forked_child_runs_its_module_logs_restarts_and_stops(tmp_path):
+    """The fork path (`mlwright dev`'s default) behaves as the exec path does: the module runs as
+    `python -m` would with its arguments and environment, output in its log, exit codes reported,
+    a killed child restarted, stop leaves nothing. In a fresh single-threaded interpreter, as the
+    supervisor is (pytest's process has threads: forking it is refused)."""
+    (tmp_path / "child_module.py").write_text(CHILD_MODULE)
+    done = subprocess.run([sys.executable, "-c", FORKED_STACK, str(tmp_path)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    log = (tmp_path / "io.log").read_text()
+    assert log.count('argv ["sleep"] hello') == 2 and "restart 1 of worker-io after killed by SIGKILL" in log
+    assert out["comm"] == "worker-io"  # how `ps` and bench/startup.py tell forked children apart
+    assert "quitter died 3 times in a row" in out["gave_up"] and "exit code 3" in out["gave_up"]
+    assert (tmp_path / "quit.log").read_text().count('argv ["exit"] None') == 3
+    assert out["returncode"] == -signal.SIGTERM
+    assert not any(alive(pid) for pid in out["pids"])
+
+
+def test_forking_from_a_process_with_threads_is_refused(tmp_path):
+    import threading
+
+    from mlwright.forked import fork_module
+
+    stop = threading.Event()
+    extra = threading.Thread(target=stop.wait)
+    extra.start()
+    try:
+        with pytest.raises(RuntimeError, match="runs [0-9]+ threads"):
+            fork_module([sys.executable, "-m", "json.tool"], "x", tmp_path / "x.log", None, ())
+    finally:
+        stop.set()
+        extra.join()
+
+
+def test_forked_children_die_with_a_killed_supervisor(tmp_path):
+    (tmp_path / "child_module.py").write_text(CHILD_MODULE)
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        sys.path.insert(0, {str(tmp_path)!r})
+        from mlwright.supervisor import Supervisor
+        child = Supervisor().spawn("sleeper", [sys.executable, "-m", "child_module", "sleep"],
+                                   Path({str(tmp_path / "s.log")!r}), fork=True)
+        print(child.pid, flush=True)
+        time.sleep(120)""")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())
+    until(lambda: "argv" in (tmp_path / "s.log").read_text())
     assert alive(child_pid)
     parent.kill()
     parent.wait()
