@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import ssl
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
@@ -20,8 +21,8 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from activities.patient_risk import webhook
 from activities.patient_risk.deps import PatientRiskDeps
-from activities.patient_risk.http_errors import translated
 from mlwright.alerting.routing import RateLimiter, cause_of, incident_key, shape
 from mlwright.contracts import patient_risk as c
 from mlwright.heartbeat import check_cancelled, phase
@@ -108,7 +109,8 @@ class NotifyActivities:
             rows = runs.claim_alerts(session, kind=kind, run_date=run_date, wanted=wanted)
             pending = [(r.dedup_key, r.severity, r.payload) for r in rows if r.sent_at is None]
         already = len(wanted) - len(pending)
-        sent = _Window(self._send, self._mark_sent, size=window).run(pending)
+        with webhook.Poster(self.deps.http, self.tls) as poster:
+            sent = _Window(functools.partial(self._send, poster), self._mark_sent, size=window).run(pending)
         if pending:
             activity.logger.info("%s alerts sent (%s already sent before)", sent, already)
         if sent < len(pending):
@@ -118,7 +120,11 @@ class NotifyActivities:
                                    type="AlertRateLimited")
         return sent, already
 
-    def _send(self, item: tuple[str, str, dict]) -> str | None:
+    @functools.cached_property
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context()  # built once: ~ms each, and shared by every sender
+
+    def _send(self, poster: webhook.Poster, item: tuple[str, str, dict]) -> str | None:
         """The key once every route took the alert; None when a route's rate limit held it back
         (it stays unsent in the store, so a later attempt of the step sends it)."""
         key, severity, payload = item
@@ -131,8 +137,7 @@ class NotifyActivities:
             if not self.limiter.allow(url):
                 activity.logger.warning("alert %s held back: route %s over its rate limit", key, f"alert_routes.{severity}")
                 return None
-            with translated(f"alert_routes.{severity}"):
-                self.deps.http.post(url, json=body, headers={"Idempotency-Key": key}).raise_for_status()
+            poster.post(url, body, headers={"Idempotency-Key": key}, what=f"alert_routes.{severity}")
         return key
 
     def _mark_sent(self, keys: list[str]) -> None:
