@@ -146,10 +146,11 @@ class NotifyActivities:
 
 
 class _Window:
-    """``size`` senders; each delivery is marked sent in the first commit after it. At most
-    ``UNCONFIRMED_PER_SENDER * size`` alerts are queued, in flight or delivered-but-unmarked at any
-    moment, so the senders keep working while a commit runs, and
-    a crash re-sends at most that many, once each; the receiver drops them by their key."""
+    """``size`` senders; deliveries are marked sent ``size`` at a time (fewer when nothing else is in
+    flight), in one commit each. At most ``UNCONFIRMED_PER_SENDER * size`` alerts are queued, in
+    flight or delivered-but-unmarked at any moment, so the senders keep working while a commit runs,
+    and a crash re-sends at most that many, once each; the receiver drops them by their key. A commit
+    per finished delivery cost the worker as much CPU as the deliveries themselves."""
 
     def __init__(self, send: Callable[[Item], str | None], mark: Callable[[list[str]], None], size: int) -> None:
         self.send, self.mark, self.size = send, mark, size
@@ -157,17 +158,18 @@ class _Window:
 
     def run(self, items: list[Item]) -> int:
         queue, in_flight, delivered = iter(items), set[Future[str | None]](), 0
+        unmarked: list[str] = []
         failure: BaseException | None = None
         with ThreadPoolExecutor(self.size) as pool:
 
-            def refill(unmarked: int = 0) -> None:
+            def refill() -> None:
                 nonlocal failure
                 try:
                     check_cancelled()
                 except CancelledError as e:
                     failure = failure or e
                 if failure is None:
-                    room = self.bound - len(in_flight) - unmarked
+                    room = self.bound - len(in_flight) - len(unmarked)
                     in_flight.update(pool.submit(self.send, item) for item in islice(queue, max(room, 0)))
 
             refill()
@@ -175,13 +177,15 @@ class _Window:
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 in_flight.difference_update(done)
                 failure = failure or next((f.exception() for f in done if f.exception() is not None), None)
-                refill(unmarked=len(done))  # the senders keep working while these are marked
-                keys = [k for f in done if f.exception() is None and (k := f.result()) is not None]
-                if keys:
-                    self.mark(keys)  # also when another delivery failed: these went out
-                    delivered += len(keys)
+                unmarked += [k for f in done if f.exception() is None and (k := f.result()) is not None]
+                refill()  # the senders keep working while these are marked
+                # Also when another delivery failed: these went out.
+                if unmarked and (len(unmarked) >= self.size or not in_flight or failure is not None):
+                    self.mark(unmarked)
+                    delivered += len(unmarked)
+                    unmarked = []
                     phase(f"{delivered}/{len(items)} alerts sent")
-                refill()
+                    refill()
         if failure is not None:
             raise failure
         return delivered
