@@ -31,10 +31,6 @@ def encode(body: dict) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _proxied(scheme: str, host: str) -> bool:
-    return scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host)
-
-
 class Poster:
     """One connection per (thread, origin), opened on first use and closed by ``close``. Built per
     window of senders, so its threads' connections end with the window."""
@@ -44,6 +40,7 @@ class Poster:
         self._local = threading.local()
         self._opened: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        self._proxies = urllib.request.getproxies()  # read once: it scans the environment
 
     def post(self, url: str, body: dict, headers: dict[str, str], what: str) -> None:
         """POST ``body`` as JSON; raise ``InvalidInput`` (4xx) or ``Transient`` (408, 429, 5xx, the
@@ -51,7 +48,7 @@ class Poster:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise refused(what, f"not an http(s) URL: {url[:100]!r}")
-        if _proxied(parts.scheme, parts.hostname):
+        if parts.scheme in self._proxies and not urllib.request.proxy_bypass(parts.hostname):
             with translated(what):
                 self.fallback.post(url, json=body, headers=headers).raise_for_status()
             return

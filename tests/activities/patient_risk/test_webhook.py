@@ -105,3 +105,17 @@ def test_repeats_through_the_poster_are_accepted_once_by_the_inbox(tmp_path, pos
         for _ in range(2):
             poster.post(f"{server.url}/alerts", BODY, {"Idempotency-Key": "k1"}, what="alert_routes.warning")
     assert inbox.accepted == 1 and inbox.deliveries == {"k1": 2}
+
+
+def test_a_route_behind_a_configured_proxy_goes_through_it(monkeypatch):
+    seen = []
+    with JsonServer(lambda method, path, _query, body: (seen.append((method, path, body)), (202, {}))[1]) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        closed = socket.create_server(("127.0.0.1", 0))  # nothing listens there: only the proxy can answer
+        port = closed.getsockname()[1]
+        closed.close()
+        with httpx.Client() as fallback, webhook.Poster(fallback, ssl.create_default_context()) as poster:
+            poster.post(f"http://127.0.0.1:{port}/alerts", BODY, {}, what="alert_routes.warning")
+    assert seen == [("POST", "/alerts", BODY)]
