@@ -1,7 +1,7 @@
 """Step 21 (alerts on high-risk patients) and the on-call alert for a failed step.
 
-Every alert has a dedup key and a row in the store; only unsent ones are sent, and each is marked
-sent right after its delivery, so a retried step never alerts twice. A crash between a POST and
+Every alert has a dedup key and a row in the store; only unsent ones are sent, and deliveries are
+marked sent a window's worth per commit as they finish, so a retried step never alerts twice. A crash between a POST and
 its mark re-sends only the few then unconfirmed (at most 4 × ``max_in_flight``); the dedup key
 travels as ``Idempotency-Key`` and in the body, and receivers drop the repeat by it (the dev inbox
 does, as PagerDuty's dedup_key and Opsgenie's alias do), so each alert is accepted exactly once.
