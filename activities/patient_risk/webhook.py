@@ -96,6 +96,11 @@ class Poster:
 
 def _closed_by_peer(sock) -> bool:
     """An idle kept-alive socket that is readable has been closed by the server (or holds bytes
-    no request asked for): either way it cannot carry the next request."""
+    no request asked for): either way it cannot carry the next request. ``poll`` where there is
+    one: ``select`` refuses descriptors past 1023, which a busy worker can hold."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     readable, _, _ = select.select([sock], [], [], 0)
     return bool(readable)
