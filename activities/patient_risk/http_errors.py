@@ -11,14 +11,19 @@ import httpx
 from mlwright.errors import InvalidInput, Transient
 
 
+def refused(what: str, problem: str, status: int | None = None) -> InvalidInput | Transient:
+    """The error for an answer with ``status`` (None: the request could not be made as given)."""
+    if status is not None and (status in (408, 429) or status >= 500):
+        return Transient(f"{what}: {problem}")
+    return InvalidInput(what, problem)
+
+
 @contextmanager
 def translated(what: str) -> Iterator[None]:
     try:
         yield
     except httpx.HTTPStatusError as e:
-        status, body = e.response.status_code, e.response.text[:300]
-        if status in (408, 429) or status >= 500:
-            raise Transient(f"{what}: HTTP {status} {body}") from e
-        raise InvalidInput(what, f"HTTP {status} {body}") from e
+        status = e.response.status_code
+        raise refused(what, f"HTTP {status} {e.response.text[:300]}", status) from e
     except httpx.TransportError as e:
         raise Transient(f"{what}: {type(e).__name__}: {e}") from e

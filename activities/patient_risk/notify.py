@@ -1,7 +1,7 @@
 """Step 21 (alerts on high-risk patients) and the on-call alert for a failed step.
 
-Every alert has a dedup key and a row in the store; only unsent ones are sent, and each is marked
-sent right after its delivery, so a retried step never alerts twice. A crash between a POST and
+Every alert has a dedup key and a row in the store; only unsent ones are sent, and deliveries are
+marked sent a window's worth per commit as they finish, so a retried step never alerts twice. A crash between a POST and
 its mark re-sends only the few then unconfirmed (at most 4 × ``max_in_flight``); the dedup key
 travels as ``Idempotency-Key`` and in the body, and receivers drop the repeat by it (the dev inbox
 does, as PagerDuty's dedup_key and Opsgenie's alias do), so each alert is accepted exactly once.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import ssl
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
@@ -20,8 +21,8 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from activities.patient_risk import webhook
 from activities.patient_risk.deps import PatientRiskDeps
-from activities.patient_risk.http_errors import translated
 from mlwright.alerting.routing import RateLimiter, cause_of, incident_key, shape
 from mlwright.contracts import patient_risk as c
 from mlwright.heartbeat import check_cancelled, phase
@@ -108,7 +109,8 @@ class NotifyActivities:
             rows = runs.claim_alerts(session, kind=kind, run_date=run_date, wanted=wanted)
             pending = [(r.dedup_key, r.severity, r.payload) for r in rows if r.sent_at is None]
         already = len(wanted) - len(pending)
-        sent = _Window(self._send, self._mark_sent, size=window).run(pending)
+        with webhook.Poster(self.deps.http, self.tls) as poster:
+            sent = _Window(functools.partial(self._send, poster), self._mark_sent, size=window).run(pending)
         if pending:
             activity.logger.info("%s alerts sent (%s already sent before)", sent, already)
         if sent < len(pending):
@@ -118,7 +120,11 @@ class NotifyActivities:
                                    type="AlertRateLimited")
         return sent, already
 
-    def _send(self, item: tuple[str, str, dict]) -> str | None:
+    @functools.cached_property
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context()  # built once: ~ms each, and shared by every sender
+
+    def _send(self, poster: webhook.Poster, item: tuple[str, str, dict]) -> str | None:
         """The key once every route took the alert; None when a route's rate limit held it back
         (it stays unsent in the store, so a later attempt of the step sends it)."""
         key, severity, payload = item
@@ -131,8 +137,7 @@ class NotifyActivities:
             if not self.limiter.allow(url):
                 activity.logger.warning("alert %s held back: route %s over its rate limit", key, f"alert_routes.{severity}")
                 return None
-            with translated(f"alert_routes.{severity}"):
-                self.deps.http.post(url, json=body, headers={"Idempotency-Key": key}).raise_for_status()
+            poster.post(url, body, headers={"Idempotency-Key": key}, what=f"alert_routes.{severity}")
         return key
 
     def _mark_sent(self, keys: list[str]) -> None:
@@ -141,10 +146,11 @@ class NotifyActivities:
 
 
 class _Window:
-    """``size`` senders; each delivery is marked sent in the first commit after it. At most
-    ``UNCONFIRMED_PER_SENDER * size`` alerts are queued, in flight or delivered-but-unmarked at any
-    moment, so the senders keep working while a commit runs, and
-    a crash re-sends at most that many, once each; the receiver drops them by their key."""
+    """``size`` senders; deliveries are marked sent ``size`` at a time (fewer when nothing else is in
+    flight), in one commit each. At most ``UNCONFIRMED_PER_SENDER * size`` alerts are queued, in
+    flight or delivered-but-unmarked at any moment, so the senders keep working while a commit runs,
+    and a crash re-sends at most that many, once each; the receiver drops them by their key. A commit
+    per finished delivery cost the worker as much CPU as the deliveries themselves."""
 
     def __init__(self, send: Callable[[Item], str | None], mark: Callable[[list[str]], None], size: int) -> None:
         self.send, self.mark, self.size = send, mark, size
@@ -152,17 +158,18 @@ class _Window:
 
     def run(self, items: list[Item]) -> int:
         queue, in_flight, delivered = iter(items), set[Future[str | None]](), 0
+        unmarked: list[str] = []
         failure: BaseException | None = None
         with ThreadPoolExecutor(self.size) as pool:
 
-            def refill(unmarked: int = 0) -> None:
+            def refill() -> None:
                 nonlocal failure
                 try:
                     check_cancelled()
                 except CancelledError as e:
                     failure = failure or e
                 if failure is None:
-                    room = self.bound - len(in_flight) - unmarked
+                    room = self.bound - len(in_flight) - len(unmarked)
                     in_flight.update(pool.submit(self.send, item) for item in islice(queue, max(room, 0)))
 
             refill()
@@ -170,13 +177,15 @@ class _Window:
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 in_flight.difference_update(done)
                 failure = failure or next((f.exception() for f in done if f.exception() is not None), None)
-                refill(unmarked=len(done))  # the senders keep working while these are marked
-                keys = [k for f in done if f.exception() is None and (k := f.result()) is not None]
-                if keys:
-                    self.mark(keys)  # also when another delivery failed: these went out
-                    delivered += len(keys)
+                unmarked += [k for f in done if f.exception() is None and (k := f.result()) is not None]
+                refill()  # the senders keep working while these are marked
+                # Also when another delivery failed: these went out.
+                if unmarked and (len(unmarked) >= self.size or not in_flight or failure is not None):
+                    self.mark(unmarked)
+                    delivered += len(unmarked)
+                    unmarked = []
                     phase(f"{delivered}/{len(items)} alerts sent")
-                refill()
+                    refill()
         if failure is not None:
             raise failure
         return delivered

@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlparse
 
 log = logging.getLogger("mlwright.services")
 
-# (method, path, query, body) -> (status, json body)
+# (method, path, query, body) -> (status, json body); a body of bytes is sent as it is: JSON the
+# route encoded itself, where encoding the objects would cost more than building them
 Handler = Callable[[str, str, dict[str, str], object], tuple[int, object]]
 # (status, reason, parameter or None) -> json body: how a service words a refusal
 ErrorBody = Callable[[int, str, str | None], object]
@@ -147,7 +148,7 @@ class JsonServer:
                     raise HttpError(400, f"body is not JSON: {e}") from e
 
             def _reply(self, status: int, payload: object) -> None:
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

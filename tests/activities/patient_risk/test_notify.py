@@ -1,4 +1,4 @@
-"""The alert sender's window: each delivery marked in the next commit, few ever unconfirmed."""
+"""The alert sender's window: deliveries marked a window's worth per commit, few ever unconfirmed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from activities.patient_risk.notify import UNCONFIRMED_PER_SENDER, _Window
 class Receiver:
     def __init__(self, fail: str | None = None) -> None:
         self.fail, self.in_flight, self.most_in_flight, self.marked = fail, 0, 0, []
-        self.sent_count, self.unmarked_at_send, self.delivered = 0, [], []
+        self.sent_count, self.unmarked_at_send, self.delivered, self.commits = 0, [], [], []
         self._lock = threading.Lock()
 
     def send(self, item) -> str:
@@ -34,6 +34,7 @@ class Receiver:
 
     def mark(self, keys: list[str]) -> None:
         self.marked.extend(keys)
+        self.commits.append(len(keys))
 
 
 ITEMS = [(f"k{i}", "warning", {}) for i in range(50)]
@@ -45,6 +46,24 @@ def test_every_delivery_is_marked_and_few_are_ever_unmarked():
     assert sorted(receiver.marked) == sorted(k for k, _, _ in ITEMS)
     # What a crash would re-send: never more than the bound of unconfirmed alerts.
     assert receiver.most_in_flight <= 3 and max(receiver.unmarked_at_send) < UNCONFIRMED_PER_SENDER * 3
+
+
+def test_marks_are_committed_a_windows_worth_at_a_time():
+    """Each commit lets exactly ``size`` more deliveries through, so a window that committed per
+    finished delivery would show commits of one or two keys."""
+    receiver, credits = Receiver(), threading.Semaphore(3)
+    send, mark = receiver.send, receiver.mark
+
+    def gated(item):
+        assert credits.acquire(timeout=10), "no commit let this delivery through"
+        return send(item)
+
+    def committed(keys):
+        mark(keys)
+        credits.release(len(keys))
+
+    assert _Window(gated, committed, size=3).run(ITEMS) == 50
+    assert receiver.commits == [3] * 16 + [2] and sorted(receiver.marked) == sorted(k for k, _, _ in ITEMS)
 
 
 def test_a_failed_delivery_fails_the_step_after_marking_the_ones_that_went_out():

@@ -77,3 +77,18 @@ def test_pages_hold_the_values_to_dict_gives():
                           "i": pd.array([1, None, 3], dtype="Int64"), "c": pd.Categorical(["u", "v", None])})
     assert repr(pharmacy._records(frame)) == repr(frame.to_dict(orient="records"))
     assert pharmacy._records(frame.iloc[0:0]) == []
+
+
+def test_a_page_encodes_to_the_values_json_dumps_of_its_records_decodes_to():
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    exact = pd.DataFrame({"s": pd.array(["a/b", "Ünï \"q\"", "\u2028"], dtype="str"), "n": [1, -2, 2**62],
+                          "b": [True, False, True]})
+    lossy = exact.assign(f=[0.1, 1 / 3, np.nan])  # floats and NaN take the slower exact path
+    with_missing = exact.assign(s=pd.array(["x", None, "z"], dtype="str"))
+    for frame in (exact, lossy, with_missing, exact.iloc[0:0]):
+        assert repr(json.loads(pharmacy._records_json(frame))) == repr(json.loads(json.dumps(pharmacy._records(frame))))
+    assert " " not in pharmacy._records_json(exact.drop(columns="s"))  # the fast encoder wrote it
