@@ -23,7 +23,8 @@ import httpx
 from activities.patient_risk.http_errors import refused, translated
 from mlwright.errors import Transient
 
-TIMEOUT_S = 30.0  # as the worker's httpx client: 30 s per read or write
+TIMEOUT_S = 30.0  # as the worker's httpx client: 30 s per read or write ...
+CONNECT_TIMEOUT_S = 5.0  # ... and 5 s to connect: an unreachable route must not hold a sender long
 
 
 def encode(body: dict) -> bytes:
@@ -55,6 +56,10 @@ class Poster:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         connection = self._connection(parts.scheme, parts.hostname, parts.port)
         try:
+            if connection.sock is None:
+                connection.timeout = CONNECT_TIMEOUT_S
+                connection.connect()
+                connection.sock.settimeout(TIMEOUT_S)
             connection.request("POST", path, body=encode(body),
                                headers={"Content-Type": "application/json", **headers})
             response = connection.getresponse()
@@ -73,9 +78,9 @@ class Poster:
             connection.close()  # reconnects on the next request, instead of failing it
         if connection is None:
             if scheme == "https":
-                connection = http.client.HTTPSConnection(host, port, timeout=TIMEOUT_S, context=self.tls)
+                connection = http.client.HTTPSConnection(host, port, context=self.tls)
             else:
-                connection = http.client.HTTPConnection(host, port, timeout=TIMEOUT_S)
+                connection = http.client.HTTPConnection(host, port)
             origins[(scheme, host, port)] = connection
             with self._lock:
                 self._opened.append(connection)
