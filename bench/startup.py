@@ -16,7 +16,7 @@ also starts that code's stack, alternating with this one, and the ratios of the 
 
 ``--imports`` prints only what each worker process spends before it connects (CPU seconds and peak
 RSS of its imports, store and activities), the part of a start this work changed. ``--first-step``
-prints what the first step waits for on a worker with MLWRIGHT_WORKER_PRELOAD=false.
+prints what the first step waits for on a worker that preloaded nothing, and after its library preload.
 """
 
 from __future__ import annotations
@@ -136,8 +136,9 @@ print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_m
 """
 
 
-# What a step that arrives first waits for on a worker that did not preload: its queue's step code
-# (every class there imports pandas and pyarrow) and the store. Wall and CPU seconds, and RSS after.
+# What a step that arrives first waits for: its queue's step code (every io/cpu class imports pandas
+# and pyarrow) and the store, on a worker that preloaded nothing or only its libraries (PRELOAD).
+# Wall and CPU seconds, and RSS after.
 FIRST_STEP = """
 import json, resource, sys, tempfile, time
 import workers.__main__, workers.serve
@@ -146,6 +147,8 @@ from mlwright.settings import Settings
 from workers import definitions
 
 settings = Settings(home=tempfile.mkdtemp())
+if sys.argv[2] == "after-preload" and hasattr(definitions, "preload_libraries"):
+    definitions.preload_libraries([Resource(sys.argv[1])])  # what an idle worker did in the background
 before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
 definitions.import_activity_classes([Resource(sys.argv[1])], definitions.DepsOnFirstUse(settings))
 wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
@@ -154,18 +157,19 @@ print(json.dumps({"wall_s": wall, "cpu_s": cpu, "rss_mb": after.ru_maxrss / 1024
 """
 
 
-def first_step_cost(code: Path, queue: str) -> dict[str, float]:
-    done = subprocess.run([sys.executable, "-c", FIRST_STEP, queue], cwd=code, env={**os.environ,
+def first_step_cost(code: Path, queue: str, preloaded: bool = False) -> dict[str, float]:
+    done = subprocess.run([sys.executable, "-c", FIRST_STEP, queue, "after-preload" if preloaded else "cold"], cwd=code, env={**os.environ,
                           "PYTHONPATH": str(code)}, capture_output=True, text=True, timeout=300, check=True)
     return json.loads(done.stdout.splitlines()[-1])
 
 
 def first_step_only(runs: int, code: Path) -> None:
-    costs = {q: [first_step_cost(code, q) for _ in range(runs)] for q in ("io", "cpu", "training")}
-    print(f"\nfirst step's wait without preload (step code + store), {runs} runs, medians:")
-    for queue, values in costs.items():
-        print(f"  {queue:<10} wall {statistics.median(v['wall_s'] for v in values):5.2f} s, cpu "
-              f"{statistics.median(v['cpu_s'] for v in values):5.2f} s")
+    for preloaded, title in ((False, "without preload"), (True, "after the worker's library preload")):
+        costs = {q: [first_step_cost(code, q, preloaded) for _ in range(runs)] for q in ("io", "cpu", "training")}
+        print(f"\nfirst step's wait {title} (step code + store), {runs} runs, medians:")
+        for queue, values in costs.items():
+            print(f"  {queue:<10} wall {statistics.median(v['wall_s'] for v in values):5.2f} s, cpu "
+                  f"{statistics.median(v['cpu_s'] for v in values):5.2f} s")
 
 
 def worker_start_cost(code: Path, queue: str) -> dict[str, float]:
@@ -257,6 +261,6 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", type=Path, default=None, help="another checkout to alternate with")
     parser.add_argument("--imports", action="store_true", help="only each worker's start before connecting")
     parser.add_argument("--first-step", action="store_true",
-                        help="only what a first step waits for on a worker that does not preload")
+                        help="only what a first step waits for, without and after the library preload")
     args = parser.parse_args()
     main(args.runs, args.baseline, args.imports, args.first_step)

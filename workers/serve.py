@@ -21,7 +21,7 @@ from mlwright.readiness import wait_for_workers
 from mlwright.settings import Settings
 from mlwright.telemetry import flush as flush_spans
 from mlwright.telemetry import setup_logging, setup_tracing
-from workers.definitions import DepsOnFirstUse, build_worker, import_activity_classes
+from workers.definitions import PRELOAD, DepsOnFirstUse, build_worker, preload_libraries
 
 log = logging.getLogger("mlwright.workers")
 
@@ -35,11 +35,11 @@ async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Eve
                 ready_fd: int | None = None) -> None:
     """Serve ``resources`` until ``stop`` (or SIGTERM/SIGINT). Once the server lists this process's
     pollers on every one of its queues, their names are written to ``ready_fd`` (`mlwright dev`
-    waits on that pipe instead of asking the server) and the step code's preload starts."""
+    waits on that pipe instead of asking the server) and the preload of its libraries starts."""
     setup_logging(settings)
     setup_tracing(settings, service=f"mlwright-worker-{'-'.join(resources)}")
     setup_metrics(settings)  # before the client: its Runtime must be the process's one
-    # The store opens after polling (in the preload) or on the first step: the workflow worker never
+    # The store opens on the first step that needs it: the workflow worker never
     # loads it (SQLAlchemy), an activity worker does not spend its start on it.
     needs_deps = any(r is not Resource.PIPELINES for r in resources)
     deps = DepsOnFirstUse(settings) if needs_deps else None
@@ -62,10 +62,10 @@ async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Eve
                 _report_ready(ready_fd, resources)
             log.info("serving task queues %s on %s (namespace %s)", [queues[r] for r in resources],
                      settings.temporal_address, settings.temporal_namespace)
-            if settings.worker_preload and needs_deps:
+            if settings.worker_preload and any(PRELOAD.get(r) for r in resources):
                 # After polling, not before it: the worker is ready at once, a step that arrives first
                 # waits for the import it needs (workers.definitions takes one lock for both).
-                threading.Thread(target=_preload, args=(resources, deps), name="mlwright-preload", daemon=True).start()
+                threading.Thread(target=_preload, args=(resources,), name="mlwright-preload", daemon=True).start()
             await stop.wait()
             log.info("stopping: letting running activities finish (up to %ss)", settings.graceful_shutdown_s)
     finally:
@@ -83,16 +83,16 @@ def _report_ready(fd: int, resources: list[Resource]) -> None:
         log.warning("could not report this worker ready on descriptor %s", fd)
 
 
-def _preload(resources: list[Resource], deps: DepsOnFirstUse) -> None:
+def _preload(resources: list[Resource]) -> None:
     started = time.perf_counter()
     if sys.platform == "linux":  # elsewhere a thread id is no process id: it would renice another
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PRELOAD_NICENESS)
     try:
-        import_activity_classes(resources, deps)
-    except Exception:  # noqa: BLE001 - the step that needs the class raises it where it is seen
-        log.exception("preloading the step code of %s failed", resources)
+        preload_libraries(resources)
+    except Exception:  # noqa: BLE001 - the step that needs the library raises it where it is seen
+        log.exception("preloading the libraries of %s failed", resources)
         return
-    log.info("step code of %s loaded in %.1f s", [r.value for r in resources], time.perf_counter() - started)
+    log.info("libraries of %s loaded in %.1f s", [r.value for r in resources], time.perf_counter() - started)
 
 
 async def connect_when_up(settings: Settings, poll_s: float = 0.05) -> Client:

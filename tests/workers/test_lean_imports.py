@@ -70,3 +70,28 @@ def test_every_activity_class_is_listed_under_each_queue_it_serves(deps, setting
             assert any(hasattr(cls, step.name) for cls in loaded), f"{step.name} has no class on {resource}"
         for cls in loaded:  # and no class is listed where none of its steps run
             assert any(hasattr(cls, s.name) for s in STEPS if s.resource is resource), f"{cls} on {resource}"
+
+
+PRELOAD = """
+import json, sys
+import workers.serve
+from mlwright.queues import Resource
+from workers import definitions
+
+definitions.preload_libraries([Resource(sys.argv[1])])
+print(json.dumps(sorted(m for m in sys.argv[2:] if m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(("resource", "preloaded"), [
+    (Resource.IO, {"numpy", "pandas", "pyarrow"}),
+    (Resource.CPU, {"numpy", "pandas", "pyarrow"}),
+    (Resource.TRAINING, set()),
+])
+def test_an_idle_worker_preloads_its_libraries_not_its_step_code_or_store(resource, preloaded):
+    """What an idle worker holds (issue 10: io/cpu ≤ 180 MB): the slow shared libraries, not the
+    step code, SQLAlchemy, sqlglot or httpx, which its first step imports."""
+    done = subprocess.run([sys.executable, "-c", PRELOAD, resource.value, *HEAVY, "sqlglot", "activities.datasets"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout.splitlines()[-1])) == preloaded
