@@ -29,17 +29,25 @@ class PreparationActivities:
 
     @BY_NAME["merge_by_patient"].defn
     def merge_by_patient(self, inp: c.MergeInput) -> c.MergedSet:
-        """Key every source to the EHR's patients; rows naming no known patient are dropped and counted."""
+        """Key every source to the EHR's patients; rows naming no known patient are dropped and counted.
+
+        Only the patient ids are read to decide; a table with no orphan row is passed on as the
+        source's own artifact (the same bytes a copy would have), so the usual case reads and writes
+        no table whole: at a million patients that copy was half a minute and the cpu worker's peak.
+        """
         tables = {name: ref for s in inp.sources for name, ref in s.tables.items()}
-        patients = self.store.get_frame(tables["patients"])
-        known = set(patients["patient_id"])
-        merged, orphans = {"patients": self.store.put_frame(patients)}, {}
+        known = pd.Index(self.store.get_frame(tables["patients"], columns=["patient_id"])["patient_id"])
+        merged, orphans = {"patients": tables["patients"]}, {}
         for name in EVENT_TABLES:
-            frame = self.store.get_frame(tables[name])
-            keep = frame["patient_id"].isin(known)
-            orphans[name] = round(float(1 - keep.mean()), 6) if len(frame) else 0.0
-            merged[name] = self.store.put_frame(frame[keep].reset_index(drop=True))
-        return c.MergedSet(tables=merged, patients=len(patients), orphans=orphans)
+            ref = tables[name]
+            keep = self.store.get_frame(ref, columns=["patient_id"])["patient_id"].isin(known).to_numpy()
+            orphans[name] = round(float(1 - keep.mean()), 6) if len(keep) else 0.0
+            if keep.all():
+                merged[name] = ref
+            else:
+                frame = self.store.get_frame(ref)
+                merged[name] = self.store.put_frame(frame[keep].reset_index(drop=True))
+        return c.MergedSet(tables=merged, patients=len(known), orphans=orphans)
 
     @BY_NAME["quality_gate"].defn
     def quality_gate(self, inp: c.MergedInput) -> c.GateReport:

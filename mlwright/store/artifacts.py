@@ -60,11 +60,12 @@ class ArtifactStore:
         artifact = self.put_bytes(buffer.getvalue(), ".parquet")
         return DatasetRef(artifact=artifact, rows=len(frame), columns=[str(c) for c in frame.columns])
 
-    def get_frame(self, ref: DatasetRef) -> pd.DataFrame:
+    def get_frame(self, ref: DatasetRef, columns: list[str] | None = None) -> pd.DataFrame:
+        """The frame (only ``columns``, when given: the whole object's hash is still checked)."""
         # Imported on first use: a worker whose steps pass only models never loads pandas.
         import pandas as pd
 
-        return pd.read_parquet(io.BytesIO(self.get_bytes(ref.artifact)))
+        return pd.read_parquet(io.BytesIO(self.get_bytes(ref.artifact)), columns=columns)
 
     def find(self, digest: str, suffix: str = "") -> ArtifactRef | None:
         """The reference of an object known only by its hash (the registry keeps a model's training
