@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -118,3 +120,28 @@ def test_interceptors_of_a_process_share_one_engine_and_concurrent_writes_land_o
     with ThreadPoolExecutor(max_workers=8) as pool:  # every row twice, from both interceptors at once
         list(pool.map(lambda pair: pair[0].write(pair[1]), [(w, r) for r in rows for w in (io, cpu)]))
     assert sorted(int(r.activity_id) for r in ledger.rows_for(io.engine, "w-concurrent")) == list(range(40))
+
+
+PEAK_PROBE = """
+import subprocess, sys
+held = bytearray(400 << 20)  # a large parent, as the benchmark that seeded a million patients
+for i in range(0, len(held), 4096):
+    held[i] = 1
+child = '''
+from mlwright.step_ledger import _peak_rss_mb
+before = _peak_rss_mb()
+grown = bytearray(150 << 20)
+for i in range(0, len(grown), 4096):
+    grown[i] = 1
+print(round(_peak_rss_mb() - before))
+'''
+print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout)
+"""
+
+
+def test_a_steps_peak_rss_delta_is_its_own_process_not_its_parents():
+    """Linux's ru_maxrss starts a child at its parent's peak: with it, a worker started by a large
+    process recorded 0 for every step's peak RSS delta."""
+    done = subprocess.run([sys.executable, "-c", PEAK_PROBE], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert 140 <= int(done.stdout.split()[-1]) <= 200
