@@ -23,12 +23,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
-import sqlalchemy
 
 from mlwright.errors import DatasetNotFound
 from mlwright.patient_risk import sources
 from mlwright.patient_risk.sources import SourceLocations
-from mlwright.store.db import make_engine
 
 
 @dataclass(frozen=True)
@@ -149,19 +147,14 @@ def _after(frame: pd.DataFrame, column: str, mark: pd.Timestamp) -> pd.DataFrame
 
 def _ehr_newer(url: str, mark: pd.Timestamp, run_date: date) -> dict[str, pd.DataFrame]:
     after = _day(mark)
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            if not sqlalchemy.inspect(conn).has_table("encounters"):
-                raise DatasetNotFound(f"sources.ehr: table encounters missing in {engine.url!r}")
-            return {
-                "patients": pd.read_sql_query(sqlalchemy.text("select * from patients"), conn),
-                # The day's text bound is a superset (stored dates may carry a time); the mark cuts exactly.
-                "encounters": _after(pd.read_sql_query(
-                    sqlalchemy.text("select * from encounters where admit_date >= :after and admit_date < :after_last"),
-                    conn, params={"after": str(after), "after_last": sources.encounter_days(run_date)[1]}),
-                    "admit_date", mark),
-                "diagnoses": pd.read_sql_query(sqlalchemy.text("select * from diagnoses"), conn),
-            }
-    finally:
-        engine.dispose()
+    with sources.ehr_connection(url) as conn:
+        if not sources.has_table(conn, "encounters"):
+            raise DatasetNotFound(f"sources.ehr: table encounters missing in {sources.shown(url)}")
+        return {
+            "patients": sources.read_sql(conn, "select * from patients"),
+            # The day's text bound is a superset (stored dates may carry a time); the mark cuts exactly.
+            "encounters": _after(sources.read_sql(
+                conn, "select * from encounters where admit_date >= :after and admit_date < :after_last",
+                {"after": str(after), "after_last": sources.encounter_days(run_date)[1]}), "admit_date", mark),
+            "diagnoses": sources.read_sql(conn, "select * from diagnoses"),
+        }

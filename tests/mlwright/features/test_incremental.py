@@ -1,9 +1,12 @@
 """Incremental extraction's pieces: windows as the full reads select them, merge, and the commit of a mark."""
 
+import sqlite3
 from datetime import date
 
 import pandas as pd
+import pytest
 
+from mlwright.errors import DatasetNotFound
 from mlwright.features import incremental, watermark
 from mlwright.patient_risk import sources
 from mlwright.store.db import open_store, session_scope
@@ -64,3 +67,14 @@ def test_commit_moves_mark_and_window_together_and_only_forward(tmp_path):
         row = watermark.window(s, "fs", "labs")
         assert (row.run_date, row.table["rows"]) == ("2026-03-09", 1)
         assert watermark.current(s, "fs", "labs") == pd.Timestamp("2026-03-09", tz="UTC")
+
+
+def test_the_ehr_is_opened_read_only_and_a_missing_file_is_not_created(tmp_path):
+    missing = tmp_path / "none.db"
+    with pytest.raises(DatasetNotFound, match="sources.ehr: no database at"):
+        sources.read_ehr(f"sqlite:///{missing}", DAY)
+    assert not missing.exists()
+    present = tmp_path / "ehr.db"
+    sqlite3.connect(present).execute("create table patients (patient_id text)").connection.commit()
+    with sources.ehr_connection(f"sqlite:///{present}") as conn, pytest.raises(sqlite3.OperationalError, match="readonly"):
+        conn.execute("insert into patients values ('p')")
