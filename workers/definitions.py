@@ -87,10 +87,9 @@ ACTIVITY_CLASSES: dict[Resource, tuple[ActivityClass, ...]] = {
 }
 
 # What an idle worker of each queue imports in the background once it polls (``worker_preload``):
-# the libraries every step of the queue imports and that take the longest (about a CPU second
-# together), not the step code and the store (SQLAlchemy, sqlglot, pyarrow.dataset, httpx: ~45 MB
-# more, ~0.3 CPU s), which the first step imports. An idle io/cpu worker then holds ~150 MB instead
-# of ~200 MB (bench/startup.py) and its first step waits a fraction of a second, not ~1.3 s.
+# the libraries every step of the queue imports, not the step code and the store (SQLAlchemy,
+# sqlglot, pyarrow.dataset, httpx: ~45 MB more, ~0.5 CPU s), which the first step imports. An idle io/cpu worker then holds ~150 MB instead
+# of ~200 MB (bench/startup.py) and its first step waits ~0.5 s (0.8 s with nothing preloaded).
 # training's steps are long fits: its worker imports nothing ahead.
 PRELOAD: dict[Resource, tuple[str, ...]] = {
     Resource.IO: ("numpy", "pandas", "pyarrow"),
