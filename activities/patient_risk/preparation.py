@@ -35,7 +35,7 @@ class PreparationActivities:
 
         Only the patient ids are read to decide; a table with no orphan row is passed on as the
         source's own artifact (the same bytes a copy would have), so the usual case reads and writes
-        no table whole: at a million patients that copy was half a minute and the cpu worker's peak.
+        no table whole: at a million patients that copy took half a minute.
         """
         tables = {name: ref for s in inp.sources for name, ref in s.tables.items()}
         known = self._patient_ids(tables["patients"])
