@@ -20,10 +20,11 @@ from temporalio.worker import Worker
 
 from mlwright.cli import exit_now
 from mlwright.client import connect
+from mlwright.logs import setup_logging
 from mlwright.queues import QueueSet, Resource
 from mlwright.settings import get_settings
 from mlwright.telemetry import flush as flush_spans
-from mlwright.telemetry import setup_logging, setup_tracing
+from mlwright.telemetry import setup_tracing
 from workers.definitions import configure_worker
 
 

@@ -41,7 +41,6 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from mlwright.logs import setup_logging  # noqa: F401 - workers and bench import it from here
 from mlwright.settings import Settings
 
 _configured = False

@@ -15,12 +15,13 @@ from temporalio.client import Client
 
 from mlwright import visibility
 from mlwright.client import ConnectionSettingsError, connect
+from mlwright.logs import setup_logging
 from mlwright.metrics import setup_metrics
 from mlwright.queues import QueueSet, Resource
 from mlwright.readiness import wait_for_workers
 from mlwright.settings import Settings
 from mlwright.telemetry import flush as flush_spans
-from mlwright.telemetry import setup_logging, setup_tracing
+from mlwright.telemetry import setup_tracing
 from workers.definitions import PRELOAD, DepsOnFirstUse, build_worker, preload_libraries
 
 log = logging.getLogger("mlwright.workers")
