@@ -1,10 +1,12 @@
 """Incremental extraction's pieces: windows as the full reads select them, merge, and the commit of a mark."""
 
 import sqlite3
+import uuid
 from datetime import date
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from mlwright.errors import DatasetNotFound
 from mlwright.features import incremental, watermark
@@ -78,3 +80,27 @@ def test_the_ehr_is_opened_read_only_and_a_missing_file_is_not_created(tmp_path)
     sqlite3.connect(present).execute("create table patients (patient_id text)").connection.commit()
     with sources.ehr_connection(f"sqlite:///{present}") as conn, pytest.raises(sqlite3.OperationalError, match="readonly"):
         conn.execute("insert into patients values ('p')")
+
+
+@pytest.mark.postgres
+def test_a_postgresql_ehr_is_read_in_a_read_only_transaction():
+    from tests.mlwright.store.conftest import POSTGRES_URL, _postgres_reachable
+
+    if reason := _postgres_reachable():
+        pytest.skip(reason)
+    schema = f"ehr_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        conn.exec_driver_sql(f'CREATE TABLE "{schema}".patients (patient_id text)')
+    url = sa.engine.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        with sources.ehr_connection(url.render_as_string(hide_password=False)) as conn:
+            assert sources.has_table(conn, "patients")
+            assert sources.read_sql(conn, "select * from patients").empty
+            with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
+                conn.execute(sa.text("insert into patients values ('p')"))
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
