@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import wait
 
 import pytest
 
+from activities.patient_risk import notify
 from activities.patient_risk.notify import UNCONFIRMED_PER_SENDER, _Window
 
 
@@ -48,20 +50,29 @@ def test_every_delivery_is_marked_and_few_are_ever_unmarked():
     assert receiver.most_in_flight <= 3 and max(receiver.unmarked_at_send) < UNCONFIRMED_PER_SENDER * 3
 
 
-def test_marks_are_committed_a_windows_worth_at_a_time():
-    """Each commit lets exactly ``size`` more deliveries through, so a window that committed per
-    finished delivery would show commits of one or two keys."""
-    receiver, credits = Receiver(), threading.Semaphore(3)
+def test_marks_are_committed_a_windows_worth_at_a_time(monkeypatch):
+    """Deliveries finish one at a time, each only once the window is back waiting for the next, so
+    every wait sees exactly one finished delivery: a window that committed whatever had finished
+    would commit one key at a time here, every run. Each commit lets exactly ``size`` more
+    deliveries through."""
+    receiver, credits, waiting, turn = Receiver(), threading.Semaphore(3), threading.Semaphore(0), threading.Lock()
     send, mark = receiver.send, receiver.mark
+
+    def observed_wait(futures, return_when):
+        waiting.release()
+        return wait(futures, return_when=return_when)
 
     def gated(item):
         assert credits.acquire(timeout=10), "no commit let this delivery through"
-        return send(item)
+        with turn:
+            assert waiting.acquire(timeout=10), "the window never waited for this delivery"
+            return send(item)
 
     def committed(keys):
         mark(keys)
         credits.release(len(keys))
 
+    monkeypatch.setattr(notify, "wait", observed_wait)
     assert _Window(gated, committed, size=3).run(ITEMS) == 50
     assert receiver.commits == [3] * 16 + [2] and sorted(receiver.marked) == sorted(k for k, _, _ in ITEMS)
 
