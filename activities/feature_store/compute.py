@@ -15,7 +15,7 @@ from mlwright.contracts import patient_risk as prc
 from mlwright.contracts.refs import DatasetRef
 from mlwright.errors import ArtifactIntegrityError, DataQualityFailed
 from mlwright.features import incremental, watermark
-from mlwright.features.compute import compute_features_fast
+from mlwright.features.compute import compute_features_one_table_at_a_time, table_loader
 from mlwright.heartbeat import check_cancelled, phase
 from mlwright.patient_risk import features, validation
 from mlwright.steps import feature_pipeline as s
@@ -115,8 +115,7 @@ class FeatureComputeActivities:
     @s.COMPUTE_FEATURES.defn
     def features_compute(self, inp: c.TablesInput) -> c.FeatureFrame:
         """The 47 catalog features, one row per patient, as of the run date."""
-        t = self._frames(inp.sources)
-        table = compute_features_fast(t["patients"], *(t[n] for n in EVENT_TABLES), _day(inp.run))
+        table = compute_features_one_table_at_a_time(table_loader(self.store, inp.sources.tables), _day(inp.run))
         ref = self.store.put_frame(table.reset_index())
         return c.FeatureFrame(data=ref, entities=len(table), features=table.shape[1])
 

@@ -15,7 +15,7 @@ from activities.patient_risk.deps import PatientRiskDeps
 from mlwright.contracts import patient_risk as c
 from mlwright.errors import DataQualityFailed
 from mlwright.features import handoff
-from mlwright.features.compute import compute_features_fast
+from mlwright.features.compute import compute_features_one_table_at_a_time, table_loader
 from mlwright.patient_risk import features, validation
 from mlwright.steps.patient_risk import BY_NAME
 from mlwright.store import runs
@@ -77,9 +77,7 @@ class PreparationActivities:
                                       source="feature_store")
             activity.logger.warning("features of %s not used (%s): computing them", inp.store.upstream_workflow_id,
                                     why)
-        t = {name: self.store.get_frame(ref) for name, ref in inp.merged.tables.items()}
-        table = compute_features_fast(t["patients"], t["encounters"], t["diagnoses"], t["labs"], t["claims"],
-                                      t["fills"], day)
+        table = compute_features_one_table_at_a_time(table_loader(self.store, inp.merged.tables), day)
         return c.FeatureTable(data=self.store.put_frame(table.reset_index()), patients=len(table))
 
     @BY_NAME["validate_features"].defn

@@ -8,7 +8,9 @@ string ids followed by a reindex, which dominated at a million patients.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,28 +20,33 @@ import pyarrow.compute as pc
 from mlwright.patient_risk.features import ABNORMAL, FEATURE_NAMES
 from mlwright.patient_risk.synthetic import CONDITIONS, LAB_TESTS
 
+if TYPE_CHECKING:
+    from mlwright.contracts.refs import DatasetRef
+    from mlwright.store.artifacts import ArtifactStore
+
 _DRUGS = ("anticoagulant", "insulin", "diuretic", "opioid", "steroid")
 
 
-def _codes(index: pd.Index, *columns: pd.Series) -> list[np.ndarray]:
-    """Row number in ``index`` of each id of each column: one Arrow hash lookup for all tables
-    (the id set is hashed once; pandas would first copy the strings to Python objects).
+def _id_set(index: pd.Index) -> pa.Array:
+    """The population's ids as one Arrow array, hashed by each lookup in ``_codes``."""
+    return pa.concat_arrays(_chunks(index)) if len(index) else pa.array([], pa.large_string())
 
-    -1 for rows of patients outside the population: they have no feature row (as in the reference).
-    """
+
+def _chunks(values) -> list[pa.Array]:
     # Arrow-backed pandas columns convert zero-copy, as ChunkedArrays; handing those to
     # pa.chunked_array as if they were chunks iterated 16M ids in Python (15 s). Flatten instead.
-    def chunks(values) -> list[pa.Array]:
-        arr = pa.array(values)
-        parts = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
-        return [part.cast(pa.large_string()) for part in parts]
+    arr = pa.array(values)
+    parts = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    return [part.cast(pa.large_string()) for part in parts]
 
-    probe = pa.chunked_array([part for c in columns for part in chunks(c)], type=pa.large_string())
-    found = pc.index_in(probe, value_set=pa.concat_arrays(chunks(index)))
-    filled = found.fill_null(-1)
-    # int32 (Arrow's index type) halves what the codes of 16M source rows hold at a million patients.
-    flat = (pa.concat_arrays(filled.chunks) if filled.num_chunks else pa.array([], pa.int32())).to_numpy()
-    return np.split(flat, np.cumsum([len(c) for c in columns])[:-1])
+
+def _codes(ids: pa.Array, column: pd.Series) -> np.ndarray:
+    """Row number in the population of each id of ``column``: one Arrow hash lookup (pandas would
+    first copy the strings to Python objects). -1 for rows of patients outside the population:
+    they have no feature row (as in the reference)."""
+    found = pc.index_in(pa.chunked_array(_chunks(column), type=pa.large_string()), value_set=ids).fill_null(-1)
+    # int32 (Arrow's index type) halves what the codes of 7M lab rows hold at a million patients.
+    return (pa.concat_arrays(found.chunks) if found.num_chunks else pa.array([], pa.int32())).to_numpy()
 
 
 def _small(values: pd.Series, categories) -> np.ndarray:
@@ -104,20 +111,56 @@ class _Agg:
         return _distinct_per_row(self.codes, v, self.n)
 
 
+#: The columns each table's features read: a caller that loads the tables itself reads no others.
+COLUMNS = {
+    "patients": ("patient_id", "age", "sex"),
+    "encounters": ("patient_id", "encounter_type", "admit_date", "length_of_stay"),
+    "diagnoses": ("patient_id", "condition"),
+    "labs": ("patient_id", "test", "value", "collected_date"),
+    "claims": ("patient_id", "category", "amount"),
+    "fills": ("patient_id", "drug_class", "fill_date"),
+}
+
+
 def compute_features_fast(patients: pd.DataFrame, encounters: pd.DataFrame, diagnoses: pd.DataFrame,
                           labs: pd.DataFrame, claims: pd.DataFrame, fills: pd.DataFrame,
                           run_date: date) -> pd.DataFrame:
     """One row per patient (index: patient_id), columns exactly ``FEATURE_NAMES``."""
+    tables = {"patients": patients, "encounters": encounters, "diagnoses": diagnoses, "labs": labs,
+              "claims": claims, "fills": fills}
+    return compute_features_one_table_at_a_time(tables.__getitem__, run_date)
+
+
+def compute_features_one_table_at_a_time(load: Callable[[str], pd.DataFrame], run_date: date) -> pd.DataFrame:
+    """The same table, from ``load(name)`` called once per table of ``COLUMNS``, each table's
+    features computed before the next is loaded.
+
+    A caller whose ``load`` reads from storage holds one source at a time: at a million patients
+    the six tables held together were ~1 GB of frames, and the step peaked at 2.1 GB.
+    """
     day = pd.Timestamp(run_date)
+    patients = load("patients")
     index = pd.Index(patients["patient_id"], name="patient_id")
-    n = len(index)
-    enc_codes, dx_codes, lab_codes, claim_codes, fill_codes = _codes(
-        index, encounters["patient_id"], diagnoses["patient_id"], labs["patient_id"], claims["patient_id"],
-        fills["patient_id"])
     cols: dict[str, np.ndarray] = {
         "age": patients["age"].to_numpy(), "sex_male": (patients["sex"] == "M").to_numpy().astype(int)}
+    del patients
+    ids, n = _id_set(index), len(index)
+    for name, add in (("encounters", _encounters), ("diagnoses", _diagnoses), ("labs", _labs),
+                      ("claims", _claims), ("fills", _fills)):
+        table = load(name)
+        add(cols, n, table, _codes(ids, table["patient_id"]), day)
+        del table  # before the next one is loaded
+    # copy=False: one block per column instead of a consolidated copy of all 47 (360 MB at 1M rows).
+    return pd.DataFrame({name: cols[name] for name in FEATURE_NAMES}, index=index, copy=False)
 
-    enc = _Agg(enc_codes, n)
+
+def table_loader(store: ArtifactStore, refs: dict[str, DatasetRef]) -> Callable[[str], pd.DataFrame]:
+    """``load`` for ``compute_features_one_table_at_a_time`` from stored tables: only ``COLUMNS``."""
+    return lambda name: store.get_frame(refs[name], columns=list(COLUMNS[name]))
+
+
+def _encounters(cols: dict, n: int, encounters: pd.DataFrame, codes: np.ndarray, day: pd.Timestamp) -> None:
+    enc = _Agg(codes, n)
     kind = _small(encounters["encounter_type"], ("inpatient", "ed", "outpatient"))
     age_days = _days(day, encounters["admit_date"])
     cols["enc_count_365d"] = enc.count()
@@ -130,15 +173,17 @@ def compute_features_fast(patients: pd.DataFrame, encounters: pd.DataFrame, diag
     cols["enc_count_90d"] = enc.count(age_days <= 90)
     cols["inpatient_count_90d"] = enc.count((age_days <= 90) & (kind == 0))
 
-    dx = _Agg(dx_codes, n)
+
+def _diagnoses(cols: dict, n: int, diagnoses: pd.DataFrame, codes: np.ndarray, day: pd.Timestamp) -> None:
+    dx = _Agg(codes, n)
     condition = _small(diagnoses["condition"], CONDITIONS)
     for i, name in enumerate(CONDITIONS):
         cols[f"has_{name}"] = (dx.count(condition == i) > 0).astype(int)
     cols["chronic_condition_count"] = sum(cols[f"has_{c}"] for c in CONDITIONS)
 
-    _labs(cols, index, labs, lab_codes)
 
-    cl = _Agg(claim_codes, n)
+def _claims(cols: dict, n: int, claims: pd.DataFrame, codes: np.ndarray, day: pd.Timestamp) -> None:
+    cl = _Agg(codes, n)
     category = _small(claims["category"], ("ed", "inpatient"))
     count = cl.count()
     amount = cl.sum(claims["amount"])
@@ -149,7 +194,9 @@ def compute_features_fast(patients: pd.DataFrame, encounters: pd.DataFrame, diag
     with np.errstate(invalid="ignore", divide="ignore"):
         cols["claim_amount_mean_365d"] = np.where(count > 0, amount / np.maximum(count, 1), 0.0).round(2)
 
-    fl = _Agg(fill_codes, n)
+
+def _fills(cols: dict, n: int, fills: pd.DataFrame, codes: np.ndarray, day: pd.Timestamp) -> None:
+    fl = _Agg(codes, n)
     drug_classes = pd.Categorical(fills["drug_class"])
     drug = drug_classes.codes
     drug_code = {name: i for i, name in enumerate(drug_classes.categories)}
@@ -161,14 +208,12 @@ def compute_features_fast(patients: pd.DataFrame, encounters: pd.DataFrame, diag
         cols[f"on_{d}"] = (fl.count(drug == drug_code.get(d, -2)) > 0).astype(int)
     cols["antibiotic_fill_count_90d"] = fl.count((drug == drug_code.get("antibiotic", -2)) & (fill_age <= 90))
     cols["polypharmacy"] = (classes >= 5).astype(int)
-    # copy=False: one block per column instead of a consolidated copy of all 47 (360 MB at 1M rows).
-    return pd.DataFrame({name: cols[name] for name in FEATURE_NAMES}, index=index, copy=False)
 
 
-def _labs(cols: dict, index: pd.Index, labs: pd.DataFrame, codes: np.ndarray) -> None:
+def _labs(cols: dict, n: int, labs: pd.DataFrame, codes: np.ndarray, day: pd.Timestamp) -> None:
     # Labs are the biggest table (7M rows at a million patients): each temporary here costs ~55 MB,
     # so they are narrowed, computed in place and dropped as soon as they are used (bench/features.py).
-    n, t = len(index), len(LAB_TESTS)
+    t = len(LAB_TESTS)
     keep = codes >= 0
     every = bool(keep.all())
 

@@ -1,13 +1,21 @@
 """The vectorised feature computation equals the reference definitions."""
 
+import gc
+import weakref
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from mlwright.features.compute import compute_features_fast
+from mlwright.features.compute import (
+    COLUMNS,
+    compute_features_fast,
+    compute_features_one_table_at_a_time,
+    table_loader,
+)
 from mlwright.patient_risk.features import FEATURE_NAMES, compute_features
 from mlwright.patient_risk.synthetic import generate
+from mlwright.store.artifacts import ArtifactStore
 
 
 def test_fast_features_equal_reference_definitions():
@@ -41,3 +49,28 @@ def test_dates_as_python_objects_or_datetimes_give_the_same_features():
     a = compute_features_fast(pop.patients, pop.encounters, pop.diagnoses, pop.labs, pop.claims, pop.fills, run_date)
     b = compute_features_fast(pop.patients, as_objects, pop.diagnoses, pop.labs, pop.claims, pop.fills, run_date)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_tables_are_loaded_one_at_a_time_and_only_their_columns(tmp_path):
+    """The step's peak memory at a million patients depends on it: a source table must be dropped
+    before the next is loaded, and the stored tables' other columns never read."""
+    run_date = date(2026, 3, 1)
+    pop = generate(500, seed=11, run_date=run_date)
+    tables = {"patients": pop.patients, "encounters": pop.encounters, "diagnoses": pop.diagnoses,
+              "labs": pop.labs, "claims": pop.claims, "fills": pop.fills}
+    store = ArtifactStore(tmp_path)
+    stored = table_loader(store, {name: store.put_frame(frame) for name, frame in tables.items()})
+    loaded, alive = [], []
+
+    def load(name: str) -> pd.DataFrame:
+        gc.collect()
+        alive.append([earlier for earlier, ref in loaded if ref() is not None])
+        frame = stored(name)
+        assert set(frame.columns) == set(COLUMNS[name])
+        loaded.append((name, weakref.ref(frame)))
+        return frame
+
+    got = compute_features_one_table_at_a_time(load, run_date)
+    assert [name for name, _ in loaded] == list(COLUMNS)
+    assert alive == [[]] * len(COLUMNS), "a table was still held when the next one was loaded"
+    pd.testing.assert_frame_equal(got, compute_features_fast(*tables.values(), run_date))
