@@ -2,9 +2,9 @@
 
 The measuring wraps the step's function inside its executor thread, so ``cpu_s`` is that thread's
 CPU time (``time.thread_time``), not the process's (other steps run beside it). Peak RSS delta is
-how far the attempt raised the process's high-water mark (``ru_maxrss``): exact for one step at a
-time, a shared upper bound when several run at once, zero for a step that stays under an earlier
-peak. The row is written in the same thread before the attempt's result goes back to the server:
+how far the attempt raised the process's high-water mark (VmHWM; ``ru_maxrss`` off Linux): exact
+for one step at a time, a shared upper bound when several run at once, zero for a step that stays
+under an earlier peak. The row is written in the same thread before the attempt's result goes back to the server:
 one INSERT per attempt, no thread hand-off, no batch that a crash could lose (on SQLite committed
 without an fsync: it survives a process crash, not a power loss). A write that fails is logged and
 never fails the step (the ledger observes; it must not change what a run does). A repeated write

@@ -34,6 +34,7 @@ from mlwright.steps import patient_risk as patient_risk_steps
 from mlwright.steps import training as training_steps
 from mlwright.steps import triggers as trigger_steps
 from workers.faults import FaultInjection
+from workers.memory import ReleaseFreedMemory
 from workflows.feature_pipeline import FeaturePipeline
 from workflows.patient_risk import PatientRiskPipeline
 from workflows.retraining_monitor import RetrainingMonitor
@@ -250,7 +251,9 @@ def configure_worker(client: Client, resource: Resource, settings: Settings, que
         pollers = {"workflow_task_poller_behavior": PollerBehaviorAutoscaling()} if settings.poller_autoscaling else {}
         return Worker(client, task_queue=queues.pipelines, workflows=list(workflows),
                       max_concurrent_workflow_tasks=limit, interceptors=ledger, **pollers, **versioning), None
-    interceptors = [*ledger, *([FaultInjection(settings.fault_injection)] if settings.fault_injection else [])]
+    # Inside the ledger: the release runs after the step has been measured and never counts in it.
+    interceptors = [*ledger, ReleaseFreedMemory(settings.worker_release_memory_above_mb),
+                    *([FaultInjection(settings.fault_injection)] if settings.fault_injection else [])]
     executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"mlwright-{resource}")
     # Optional (settings.poller_autoscaling): bench/pollers.py has not shown a robust gain yet.
     pollers = {"activity_task_poller_behavior": PollerBehaviorAutoscaling()} if settings.poller_autoscaling else {}
