@@ -89,7 +89,8 @@ class SourceActivities:
     def _validate(self, inp: c.ValidateSourceInput, expected: str, check) -> c.ValidatedSource:
         if inp.snapshot.source != expected:
             raise InvalidInput("snapshot.source", f"expected {expected}, got {inp.snapshot.source}")
-        frames = {name: self.store.get_frame(ref) for name, ref in inp.snapshot.tables.items()}
+        frames = {name: self.store.get_frame(ref, categorical=validation.CATEGORICAL.get(name, ()))
+                  for name, ref in inp.snapshot.tables.items()}
         options = BY_NAME[f"validate_{expected}"].options_of(inp).model_dump()
         clean, report = check(frames, _day(inp.run), options)
         tables = {name: self.store.put_frame(frame) for name, frame in clean.items()}

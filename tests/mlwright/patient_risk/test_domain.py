@@ -11,6 +11,7 @@ import pytest
 
 from mlwright.errors import DataQualityFailed, InvalidInput
 from mlwright.patient_risk import features, fhir, rules, synthetic, validation
+from mlwright.store.artifacts import ArtifactStore
 
 RUN = date(2026, 11, 27)
 
@@ -44,6 +45,20 @@ def test_lab_units_are_normalised_and_out_of_range_rows_dropped(population):
     assert row["unit"].item() == "mg/dL" and row["value"].item() == pytest.approx(si.value / 88.42)
     assert report.issues["unit_normalised"] > 0 and set(clean["unit"].unique()) <= {"mg/dL", "g/dL", "10^9/L", "mmol/L"}
     assert clean["value"].notna().all()
+
+
+def test_labs_read_as_categoricals_validate_to_the_same_bytes_and_report(population, tmp_path):
+    """The step reads test, unit and file date as categoricals (a third of the memory); the kept
+    rows, their bytes and the report must be those of the text columns."""
+    labs = population.labs.assign(file_date=population.labs["file_date"].astype(str))
+    store = ArtifactStore(tmp_path)
+    stored = store.put_frame(labs)
+    labs, read = store.get_frame(stored), store.get_frame(stored, categorical=validation.CATEGORICAL["labs"])
+    assert all(isinstance(read[c].dtype, pd.CategoricalDtype) for c in validation.CATEGORICAL["labs"])
+    assert list(read["test"].cat.categories) != sorted(read["test"].cat.categories)  # the file's order, not sorted
+    (clean_text, report_text), (clean_read, report_read) = (validation.validate_labs(f, RUN, {}) for f in (labs, read))
+    assert store.put_frame(clean_read) == store.put_frame(clean_text)
+    assert (report_read.issues, report_read.checks) == (report_text.issues, report_text.checks)
 
 
 def test_duplicate_claims_are_dropped_and_counted(population):
