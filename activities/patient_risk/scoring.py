@@ -31,7 +31,9 @@ class ScoringActivities:
         table = self.store.get_frame(inp.features.data).set_index("patient_id")
         upstream = self.store.get_frame(inp.upstream.data).set_index("patient_id") if inp.upstream else None
         if upstream is not None:
-            table = table.join(upstream)
+            # Added as columns, not joined: a join copies the million rows' 47 features once more.
+            # Both tables list the same patients; assignment aligns on the id all the same.
+            table = table.assign(**{column: upstream[column] for column in upstream.columns})
         scores = served.positive_probability(table)
         out = (upstream if upstream is not None else pd.DataFrame(index=table.index)).copy()
         out[inp.column] = np.round(scores, 6)
