@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from mlwright import imports
 from mlwright.contracts.refs import ArtifactRef
 from mlwright.errors import InvalidInput
 from mlwright.ml import training
@@ -46,7 +47,9 @@ class StagedModel:
 
 
 def load_artifact(artifacts: ArtifactStore, ref: ArtifactRef) -> Pipeline:
-    return training.deserialize(artifacts.get_bytes(ref))
+    data = artifacts.get_bytes(ref)
+    with imports.LOCK:  # unpickling imports scikit-learn, which a worker may be importing beside it
+        return training.deserialize(data)
 
 
 def load_stage(engine: Engine, artifacts: ArtifactStore, model_name: str, stage: str) -> StagedModel | None:
