@@ -13,7 +13,10 @@ Extra dev-server flags can be tried with --server-arg (repeatable), e.g.
 
 Run it under ``py-spy record`` to see where the worker side's time goes in Python.
 
-    python bench/step_profile.py [--runs 20] [--setups off tracing+ledger]
+    python bench/step_profile.py [--runs 20] [--setups off tracing+ledger one-queue]
+
+``one-queue`` is plain temporalio Workers (no codec, tracing or ledger) with the workflow and its
+activities on one queue of the same server: the SDK then dispatches each activity eagerly.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from overhead import mlwright_workers
-from shape import STEPS, ShapeWorkflow
+from shape import STEPS, ShapeWorkflow, noop
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from mlwright import telemetry
 from mlwright.cli import exit_now
@@ -42,6 +47,7 @@ from mlwright.queues import QueueSet
 from mlwright.settings import Settings
 
 SEGMENTS = ("activity dispatch", "activity worker", "WFT dispatch", "WFT processing")
+ONE_QUEUE = "one-queue"  # --setups name of plain temporalio Workers on a single queue
 
 
 def segments(history) -> dict[str, list[float]]:
@@ -60,10 +66,10 @@ def segments(history) -> dict[str, list[float]]:
     return out
 
 
-async def run_once(client: Client, queues: QueueSet) -> tuple[float, dict[str, list[float]]]:
+async def run_once(client: Client, task_queue: str, prefix: str | None) -> tuple[float, dict[str, list[float]]]:
     started = time.perf_counter()
-    handle = await client.start_workflow(ShapeWorkflow.run, queues.prefix, id=f"profile-{uuid.uuid4()}",
-                                         task_queue=queues.pipelines)
+    handle = await client.start_workflow(ShapeWorkflow.run, prefix, id=f"profile-{uuid.uuid4()}",
+                                         task_queue=task_queue)
     assert await handle.result() == STEPS
     total = time.perf_counter() - started
     return total, segments(await handle.fetch_history())
@@ -89,25 +95,35 @@ async def main(runs: int, names: list[str], server_args: list[str]) -> None:
                                     data_converter=client_options()["data_converter"])
     all_setups = {"off": (untraced, settings), "tracing": (env.client, settings), "ledger": (untraced, with_ledger),
                   "tracing+ledger": (env.client, with_ledger)}
-    built, variants = [], {}
+    built, plain, variants = [], [], {}
     for name in names:
+        if name == ONE_QUEUE:
+            # The SDK's defaults on one queue, on the same server: each activity is dispatched eagerly
+            # in the workflow task's reply, so its history shows what matching costs mlwright's queues.
+            queue = f"onequeue{uuid.uuid4().hex[:6]}"
+            pool = ThreadPoolExecutor(max_workers=8)
+            plain.append(Worker(untraced, task_queue=queue, workflows=[ShapeWorkflow], activities=[noop],
+                                activity_executor=pool))
+            built.append((None, pool))
+            variants[name] = (untraced, queue, None)
+            continue
         client, s = all_setups[name]
         queues = QueueSet(f"{name.replace('+', '')}{uuid.uuid4().hex[:6]}-")
         built += mlwright_workers(client, s, queues)
-        variants[name] = (client, queues)
+        variants[name] = (client, queues.pipelines, queues.prefix)
     totals: dict[str, list[float]] = defaultdict(list)
     cuts: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     try:
         async with contextlib.AsyncExitStack() as stack:
-            for worker, _ in built:
+            for worker in [*(w for w, _ in built if w is not None), *plain]:
                 await stack.enter_async_context(worker)
             for _ in range(3):
-                for client, queues in variants.values():
-                    await run_once(client, queues)
+                for variant in variants.values():
+                    await run_once(*variant)
             print("measuring", flush=True)  # py-spy can attach now: warm-up and worker start are done
             for _ in range(runs):
-                for name, (client, queues) in variants.items():
-                    total, cut = await run_once(client, queues)
+                for name, variant in variants.items():
+                    total, cut = await run_once(*variant)
                     totals[name].append(total * 1000 / STEPS)
                     for segment, values in cut.items():
                         cuts[name][segment] += values

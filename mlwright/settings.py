@@ -240,11 +240,11 @@ class Settings(BaseSettings):
         "step code and the store instead of ~0.8 s; false: nothing is imported ahead, and an idle worker holds least "
         "memory.",
     )
-    worker_release_memory_above_mb: float = Field(
-        256, ge=0, description="After a step, an io, cpu or training worker whose RSS is above this hands what the "
-        "step freed back to the OS (Arrow's pool purged, glibc's heaps trimmed; a few ms): freed memory otherwise "
-        "stays with the thread that freed it, and the next step's peak comes on top (workers/memory.py). 0: after "
-        "every step.",
+    worker_release_memory_growth_mb: float = Field(
+        64, ge=0, description="After a step that left an io, cpu or training worker's RSS this much above where it "
+        "began, the worker hands what the step freed back to the OS (Arrow's pool purged, glibc's heaps trimmed; a "
+        "few ms): freed memory otherwise stays with the thread that freed it, and the next step's peak comes on top "
+        "(workers/memory.py). 0: after every step.",
     )
 
     # --- throughput (issue 10) ---

@@ -293,7 +293,7 @@ def configure_worker(client: Client, resource: Resource, settings: Settings, que
         return Worker(client, task_queue=queues.pipelines, workflows=list(workflows),
                       max_concurrent_workflow_tasks=limit, interceptors=ledger, **pollers, **versioning), None
     # Inside the ledger: the release runs after the step has been measured and never counts in it.
-    interceptors = [*ledger, ReleaseFreedMemory(settings.worker_release_memory_above_mb),
+    interceptors = [*ledger, ReleaseFreedMemory(settings.worker_release_memory_growth_mb),
                     *([FaultInjection(settings.fault_injection)] if settings.fault_injection else [])]
     executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"mlwright-{resource}")
     # Optional (settings.poller_autoscaling): bench/pollers.py has not shown a robust gain yet.

@@ -4,9 +4,10 @@ A worker runs its steps on a thread pool. glibc gives each thread a heap of its 
 Arrow's jemalloc pool keeps freed pages for its decay time, so what one step frees is not what the
 next step, on another thread, allocates from. At a million patients the cpu worker's RSS stayed at
 1.0-1.4 GB between steps, the next step's own peak came on top, and the worker peaked at 2.2 GB.
-Purging Arrow's pool and trimming glibc's heaps after each step that leaves the process above
-``worker_release_memory_above_mb`` takes a few milliseconds and brought the RSS between steps back
-to 0.2-0.3 GB (bench/README.md).
+Purging Arrow's pool and trimming glibc's heaps after each step that left the process's RSS more
+than ``worker_release_memory_growth_mb`` above where it began brought the RSS between steps back to
+0.2-0.3 GB (bench/README.md). The release costs a few milliseconds (3 ms at 300 MB), so a step that
+grew nothing, a short one, does not pay for it.
 
 It runs in the step's thread after the step's function (and after the ledger has measured it), so
 it never blocks the event loop and never counts in a step's own figures.
@@ -59,15 +60,15 @@ def release_freed_memory() -> None:
 
 
 class ReleaseFreedMemory(Interceptor):
-    def __init__(self, above_mb: float) -> None:
-        self.above_mb = above_mb
+    def __init__(self, growth_mb: float) -> None:
+        self.growth_mb = growth_mb
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _Inbound(next, self)
 
-    def after_step(self) -> None:
+    def after_step(self, rss_at_start: float | None) -> None:
         rss = rss_mb()
-        if rss is not None and rss > self.above_mb:
+        if rss is not None and rss_at_start is not None and rss - rss_at_start >= self.growth_mb:
             try:
                 release_freed_memory()
             except Exception:  # noqa: BLE001 - an optimisation must not fail the step
@@ -85,7 +86,8 @@ class _Inbound(ActivityInboundInterceptor):
         return await super().execute_activity(dataclasses.replace(input, fn=functools.partial(self._run, input.fn)))
 
     def _run(self, fn: Any, *args: Any) -> Any:
+        at_start = rss_mb()
         try:
             return fn(*args)
         finally:
-            self.owner.after_step()
+            self.owner.after_step(at_start)
