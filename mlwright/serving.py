@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from mlwright import imports
 from mlwright.contracts.refs import ArtifactRef
 from mlwright.errors import InvalidInput
 from mlwright.ml import training
@@ -47,9 +46,7 @@ class StagedModel:
 
 
 def load_artifact(artifacts: ArtifactStore, ref: ArtifactRef) -> Pipeline:
-    data = artifacts.get_bytes(ref)
-    with imports.LOCK:  # unpickling imports scikit-learn, which a worker may be importing beside it
-        return training.deserialize(data)
+    return training.deserialize(artifacts.get_bytes(ref))
 
 
 def load_stage(engine: Engine, artifacts: ArtifactStore, model_name: str, stage: str) -> StagedModel | None:

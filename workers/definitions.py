@@ -10,11 +10,7 @@ interpreter). A class appears under every queue one of its steps runs on.
 from __future__ import annotations
 
 import importlib
-import logging
-import os
-import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +23,6 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import PollerBehaviorAutoscaling, Worker, WorkerDeploymentConfig
 
 from activities import activity
-from mlwright import imports
 from mlwright.heartbeat import heartbeating
 from mlwright.queues import QueueSet, Resource
 from mlwright.settings import Settings
@@ -47,8 +42,6 @@ from workflows.training_pipeline import TrainingPipeline
 
 if TYPE_CHECKING:
     from activities.deps import ActivityDeps
-
-log = logging.getLogger("mlwright.workers")
 
 WORKFLOWS: list[type] = [TrainingPipeline, PatientRiskPipeline, RetrainingMonitor, FeaturePipeline]
 STEPS: tuple[Step, ...] = (*training_steps.ALL, *patient_risk_steps.ALL, *trigger_steps.ALL, *monitor_steps.ALL,
@@ -104,42 +97,14 @@ PRELOAD: dict[Resource, tuple[str, ...]] = {
     Resource.CPU: ("numpy", "pandas", "pyarrow"),
     Resource.TRAINING: (),
 }
-# What a worker imports in the background once its first step has arrived (``worker_preload``):
-# libraries its pipelines need a few steps later but an idle worker should not hold. scikit-learn is
-# ~80 MB (the cpu worker's idle RSS would be ~235 MB); unpickling the patient-risk models imported
-# it inside the first model step, ~1 s on the run's critical path.
-AFTER_FIRST_STEP: dict[Resource, tuple[str, ...]] = {
-    Resource.CPU: ("sklearn.compose", "sklearn.impute", "sklearn.linear_model", "sklearn.pipeline",
-                   "sklearn.preprocessing"),
-}
-# Niceness of a background import thread (Linux sets it per thread): it must not take the CPU from
-# a stack still starting or from the steps running beside it.
-PRELOAD_NICENESS = 10
 
 
-def preload_libraries(resources: Sequence[Resource], table: dict[Resource, tuple[str, ...]] = PRELOAD) -> None:
-    """Import ``table``'s libraries of these queues (a worker's background preload, see serve.py)."""
-    for resource in resources:
-        for module in table.get(resource, ()):
-            with imports.LOCK:  # a step's import of the same modules must not interleave
+def preload_libraries(resources: Sequence[Resource]) -> None:
+    """Import ``PRELOAD``'s libraries of these queues (a worker's background preload, see serve.py)."""
+    with _Implementations.lock:  # a first step's import of the same modules must not interleave
+        for resource in resources:
+            for module in PRELOAD.get(resource, ()):
                 importlib.import_module(module)
-
-
-def lower_this_threads_priority() -> None:
-    if sys.platform == "linux":  # elsewhere a thread id is no process id: it would renice another
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PRELOAD_NICENESS)
-
-
-def _import_after_first_step(resource: Resource) -> None:
-    lower_this_threads_priority()
-    started = time.perf_counter()
-    try:
-        preload_libraries([resource], AFTER_FIRST_STEP)
-    except Exception:  # noqa: BLE001 - the step that needs the library raises it where it is seen
-        log.exception("importing %s after the first step failed", AFTER_FIRST_STEP[resource])
-        return
-    log.info("%s: %s imported in %.1f s", resource.value, ", ".join(AFTER_FIRST_STEP[resource]),
-             time.perf_counter() - started)
 
 # Steps that only await the Temporal service (activity.client()): async, so their stubs are too
 # (tests/workers/test_definitions.py checks this against the classes).
@@ -166,13 +131,12 @@ class _Implementations:
     module from two threads must not interleave with a half-built instance.
     """
 
-    lock = imports.LOCK
+    lock = threading.RLock()
 
     def __init__(self, resource: Resource, deps: ActivityDeps | DepsOnFirstUse, settings: Settings) -> None:
         self.resource, self._deps, self.settings = resource, deps, settings
         self._instances: dict[ActivityClass, object] = {}
         self._patient_risk = None
-        self._first_step_seen = False
 
     def _instance(self, cls: ActivityClass) -> object:
         if cls not in self._instances:
@@ -187,11 +151,6 @@ class _Implementations:
     def method(self, step: Step) -> Callable:
         """The bound method implementing ``step``: the first listed class that has it."""
         with self.lock:
-            if not self._first_step_seen:
-                self._first_step_seen = True
-                if self.settings.worker_preload and self.resource in AFTER_FIRST_STEP:
-                    threading.Thread(target=_import_after_first_step, args=(self.resource,), daemon=True,
-                                     name="mlwright-after-first-step").start()
             for cls in ACTIVITY_CLASSES.get(self.resource, ()):
                 if hasattr(cls.load(), step.name):
                     return getattr(self._instance(cls), step.name)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -21,16 +22,14 @@ from mlwright.readiness import wait_for_workers
 from mlwright.settings import Settings
 from mlwright.telemetry import flush as flush_spans
 from mlwright.telemetry import setup_tracing
-from workers.definitions import (
-    PRELOAD,
-    DepsOnFirstUse,
-    build_worker,
-    lower_this_threads_priority,
-    preload_libraries,
-)
+from workers.definitions import PRELOAD, DepsOnFirstUse, build_worker, preload_libraries
 
 log = logging.getLogger("mlwright.workers")
 
+
+# Niceness of the preload thread (Linux sets it per thread): while a stack starts, the imports of
+# one worker's step code must not take the CPU from the server and the workers still starting.
+PRELOAD_NICENESS = 10
 
 
 async def serve(resources: list[Resource], settings: Settings, stop: asyncio.Event | None = None,
@@ -87,7 +86,8 @@ def _report_ready(fd: int, resources: list[Resource]) -> None:
 
 def _preload(resources: list[Resource]) -> None:
     started = time.perf_counter()
-    lower_this_threads_priority()
+    if sys.platform == "linux":  # elsewhere a thread id is no process id: it would renice another
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PRELOAD_NICENESS)
     try:
         preload_libraries(resources)
     except Exception:  # noqa: BLE001 - the step that needs the library raises it where it is seen

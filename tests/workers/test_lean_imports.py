@@ -95,35 +95,3 @@ def test_an_idle_worker_preloads_its_libraries_not_its_step_code_or_store(resour
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout.splitlines()[-1])) == preloaded
-
-
-FIRST_STEP = """
-import json, sys, threading
-import workers.serve
-from mlwright.queues import Resource
-from mlwright.settings import Settings
-from workers import definitions
-
-resource, settings = Resource(sys.argv[1]), Settings(home=sys.argv[2], worker_preload=sys.argv[3] == "true")
-implementations = definitions._Implementations(resource, definitions.DepsOnFirstUse(settings), settings)
-before = "sklearn" in sys.modules
-implementations.method(next(s for s in definitions.STEPS if s.resource is resource and s.name == "validate_labs"))
-for thread in threading.enumerate():
-    if thread.name == "mlwright-after-first-step":
-        thread.join(timeout=120)
-print(json.dumps({"before": before, "after": sorted(m for m in definitions.AFTER_FIRST_STEP.get(resource, ())
-                                                     if m in sys.modules)}))
-"""
-
-
-@pytest.mark.parametrize("preload", [True, False])
-def test_the_cpu_worker_imports_scikit_learn_once_its_first_step_arrives(tmp_path, preload):
-    """Not while idle (the idle-memory target), but before its pipelines' model steps need it."""
-    done = subprocess.run([sys.executable, "-c", FIRST_STEP, Resource.CPU.value, str(tmp_path), str(preload).lower()],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    from workers.definitions import AFTER_FIRST_STEP
-
-    imported = json.loads(done.stdout.splitlines()[-1])
-    assert not imported["before"]
-    assert imported["after"] == (sorted(AFTER_FIRST_STEP[Resource.CPU]) if preload else [])
