@@ -97,6 +97,16 @@ PRELOAD: dict[Resource, tuple[str, ...]] = {
     Resource.CPU: ("numpy", "pandas", "pyarrow"),
     Resource.TRAINING: (),
 }
+# What a worker imports when its first step arrives, in that step's thread, with the step code:
+# libraries its pipelines need a few steps later but an idle worker should not hold. scikit-learn is
+# ~80 MB (an idle cpu worker would hold ~235 MB); unpickling the patient-risk models imported it in
+# the first model step, ~1 s on the run's critical path, while the first cpu step (a source
+# validation) runs beside the pharmacy extract, off that path. Under the one import lock, so no
+# other thread's import overlaps it.
+AFTER_FIRST_STEP: dict[Resource, tuple[str, ...]] = {
+    Resource.CPU: ("sklearn.compose", "sklearn.impute", "sklearn.linear_model", "sklearn.pipeline",
+                   "sklearn.preprocessing"),
+}
 
 
 def preload_libraries(resources: Sequence[Resource]) -> None:
@@ -137,6 +147,7 @@ class _Implementations:
         self.resource, self._deps, self.settings = resource, deps, settings
         self._instances: dict[ActivityClass, object] = {}
         self._patient_risk = None
+        self._first_step_seen = False
 
     def _instance(self, cls: ActivityClass) -> object:
         if cls not in self._instances:
@@ -151,6 +162,11 @@ class _Implementations:
     def method(self, step: Step) -> Callable:
         """The bound method implementing ``step``: the first listed class that has it."""
         with self.lock:
+            if not self._first_step_seen:
+                self._first_step_seen = True
+                if self.settings.worker_preload:
+                    for module in AFTER_FIRST_STEP.get(self.resource, ()):
+                        importlib.import_module(module)
             for cls in ACTIVITY_CLASSES.get(self.resource, ()):
                 if hasattr(cls.load(), step.name):
                     return getattr(self._instance(cls), step.name)

@@ -9,7 +9,7 @@ from temporalio import activity
 from activities.patient_risk.deps import PatientRiskDeps
 from mlwright import serving
 from mlwright.contracts import patient_risk as c
-from mlwright.errors import DataQualityFailed, ModelNotFound
+from mlwright.errors import DataQualityFailed, InvalidInput, ModelNotFound
 from mlwright.patient_risk.rules import RuleBook, apply_rules
 from mlwright.steps.patient_risk import BY_NAME
 from mlwright.store import runs
@@ -31,12 +31,15 @@ class ScoringActivities:
         table = self.store.get_frame(inp.features.data).set_index("patient_id")
         upstream = self.store.get_frame(inp.upstream.data).set_index("patient_id") if inp.upstream else None
         if upstream is not None:
+            clash = sorted(set(upstream.columns) & set(table.columns))
+            if clash:
+                raise InvalidInput("upstream", f"upstream scores {clash} share names with features")
             # Added as columns, not joined: a join copies the million rows' 47 features once more.
-            # Both tables list the same patients; assignment aligns on the id all the same.
+            # Assignment aligns on the patient id, as the join did.
             table = table.assign(**{column: upstream[column] for column in upstream.columns})
-        scores = served.positive_probability(table)
+        scores = pd.Series(np.round(served.positive_probability(table), 6), index=table.index)
         out = (upstream if upstream is not None else pd.DataFrame(index=table.index)).copy()
-        out[inp.column] = np.round(scores, 6)
+        out[inp.column] = scores  # by patient id, whatever order upstream lists them in
         versions = inp.upstream.model_versions if inp.upstream else {}
         activity.logger.info("%s v%s scored %s patients (mean %.3f)", inp.model_name, served.version.version, len(out),
                              scores.mean())

@@ -95,3 +95,33 @@ def test_an_idle_worker_preloads_its_libraries_not_its_step_code_or_store(resour
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout.splitlines()[-1])) == preloaded
+
+
+FIRST_STEP = """
+import json, sys
+import workers.serve
+from mlwright.queues import Resource
+from mlwright.settings import Settings
+from workers import definitions
+
+resource, settings = Resource(sys.argv[1]), Settings(home=sys.argv[2], worker_preload=sys.argv[3] == "true")
+implementations = definitions._Implementations(resource, definitions.DepsOnFirstUse(settings), settings)
+before = "sklearn" in sys.modules
+implementations.method(definitions.STEPS[[s.name for s in definitions.STEPS].index(sys.argv[4])])
+print(json.dumps({"before": before, "after": sorted(m for m in definitions.AFTER_FIRST_STEP.get(resource, ())
+                                                     if m in sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_the_cpu_worker_imports_scikit_learn_with_its_first_step(tmp_path, preload):
+    """Not while idle (the idle-memory target), but before its pipelines' model steps need it."""
+    from workers.definitions import AFTER_FIRST_STEP, STEPS
+
+    step = next(s.name for s in STEPS if s.resource is Resource.CPU and s.name == "validate_labs")
+    done = subprocess.run([sys.executable, "-c", FIRST_STEP, Resource.CPU.value, str(tmp_path), str(preload).lower(),
+                           step], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    imported = json.loads(done.stdout.splitlines()[-1])
+    assert not imported["before"]
+    assert imported["after"] == (sorted(AFTER_FIRST_STEP[Resource.CPU]) if preload else [])

@@ -38,7 +38,9 @@ async def freed_after_the_step(client, settings, growth_mb: float) -> float:
                 task_queue=queues.pipelines)
     finally:
         executor.shutdown()
-    return at_step_end - rss_mb()
+    freed = at_step_end - rss_mb()
+    KEPT.clear()
+    return freed
 
 
 @pytest.mark.skipif(rss_mb() is None, reason="reads /proc/self/statm (Linux)")
