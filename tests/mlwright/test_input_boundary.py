@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from mlwright.ml import data
 from mlwright.ml.data_access import DataAccess, SqlSource
 from mlwright.settings import Settings
 from mlwright.store.db import open_store
-from tests.mlwright.store.conftest import POSTGRES_URL, _postgres_reachable
+from tests.mlwright.store.conftest import POSTGRES_URL, postgres_schema
 
 WRITES = {
     "drop": "DROP TABLE victim",
@@ -220,27 +219,13 @@ def test_production_accepts_only_named_sources(tmp_path, root):
 @pytest.fixture
 def warehouse():
     """A PostgreSQL schema holding `victim`, as a named connection; skipped (with why) without PostgreSQL."""
-    reason = _postgres_reachable()
-    if reason:
-        pytest.skip(reason)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        conn.exec_driver_sql(f'CREATE TABLE "{schema}".victim (x int)')
-        conn.exec_driver_sql(f'INSERT INTO "{schema}".victim VALUES (1)')
-    yield schema, DataAccess(roots={}, connections={"warehouse": POSTGRES_URL}, raw_uris=False)
-
-    def survivors() -> list[str]:
+    with postgres_schema("t", "CREATE TABLE {schema}.victim (x int)", "INSERT INTO {schema}.victim VALUES (1)") as (
+            admin, schema):
+        yield schema, DataAccess(roots={}, connections={"warehouse": POSTGRES_URL}, raw_uris=False)
         with admin.connect() as conn:
-            return sorted(conn.exec_driver_sql(
+            survivors = sorted(conn.exec_driver_sql(
                 f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'").scalars())
-    try:
-        assert survivors() == ["victim"], "an attack changed the warehouse"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+        assert survivors == ["victim"], "an attack changed the warehouse"
 
 
 @pytest.mark.postgres

@@ -1,7 +1,6 @@
 """Incremental extraction's pieces: windows as the full reads select them, merge, and the commit of a mark."""
 
 import sqlite3
-import uuid
 from datetime import date
 
 import pandas as pd
@@ -84,23 +83,12 @@ def test_the_ehr_is_opened_read_only_and_a_missing_file_is_not_created(tmp_path)
 
 @pytest.mark.postgres
 def test_a_postgresql_ehr_is_read_in_a_read_only_transaction():
-    from tests.mlwright.store.conftest import POSTGRES_URL, _postgres_reachable
+    from tests.mlwright.store.conftest import POSTGRES_URL, postgres_schema
 
-    if reason := _postgres_reachable():
-        pytest.skip(reason)
-    schema = f"ehr_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        conn.exec_driver_sql(f'CREATE TABLE "{schema}".patients (patient_id text)')
-    url = sa.engine.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
+    with postgres_schema("ehr", "CREATE TABLE {schema}.patients (patient_id text)") as (_, schema):
+        url = sa.engine.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
         with sources.ehr_connection(url.render_as_string(hide_password=False)) as conn:
             assert sources.has_table(conn, "patients")
             assert sources.read_sql(conn, "select * from patients").empty
             with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
                 conn.execute(sa.text("insert into patients values ('p')"))
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()

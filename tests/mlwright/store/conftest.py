@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,27 @@ def _postgres_reachable() -> str | None:
         return None
     except Exception as e:  # any failure to connect means: skip, and say why
         return f"PostgreSQL not reachable at {POSTGRES_URL}: {type(e).__name__}"
+
+
+@contextlib.contextmanager
+def postgres_schema(prefix: str, *statements: str) -> Iterator[tuple[Engine, str]]:
+    """A fresh schema (``statements`` run in it, ``{schema}`` filled in), dropped afterwards; the
+    test is skipped, saying why, when PostgreSQL is not reachable."""
+    reason = _postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        for statement in statements:
+            conn.exec_driver_sql(statement.format(schema=f'"{schema}"'))
+    try:
+        yield admin, schema
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
