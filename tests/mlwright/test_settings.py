@@ -40,6 +40,7 @@ def test_config_file_is_read_and_environment_wins(monkeypatch, tmp_path):
         ({"fault_injection": "step:x"}, "expected 'step' or 'step:N'"),
         ({"alert_routes": {"page": ["http://x"]}}, "unknown severities"),
         ({"dev_start_timeout_s": 0}, "dev_start_timeout_s"),
+        ({"worker_release_memory_growth_mb": -1}, "worker_release_memory_growth_mb"),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(values, message):
