@@ -99,7 +99,8 @@ class DeliveryActivities:
 
         The server's checksum is asked for first and computed there while this worker reads the
         care system and the run's table (at a million patients each side takes seconds)."""
-        with ThreadPoolExecutor(1, thread_name_prefix="fhir-checksum") as ask:
+        ask = ThreadPoolExecutor(1, thread_name_prefix="fhir-checksum")
+        try:
             summary = ask.submit(self._fhir_summary, inp.run.run_date)
             risk = self._risk(inp.risk)
             expected = _checksum(risk)
@@ -108,6 +109,10 @@ class DeliveryActivities:
             sums = {"care_management": fhir.checksum(care_rows)}
             del care_rows
             counts["fhir"], sums["fhir"] = summary.result() or self._fhir_read_back(inp.run.run_date)
+        finally:
+            # When the care side failed, the attempt's error goes back now rather than after the
+            # FHIR server's answer (up to the read timeout); the request finishes on its own.
+            ask.shutdown(wait=False, cancel_futures=True)
         wrong = {k: f"{counts[k]} rows, checksum {sums[k][:12]}" for k in counts
                  if counts[k] != len(risk) or sums[k] != expected}
         if wrong:

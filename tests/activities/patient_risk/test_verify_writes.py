@@ -4,6 +4,8 @@ and a changed resource caught by both."""
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import numpy as np
 import pandas as pd
@@ -84,3 +86,43 @@ def test_a_resource_changed_downstream_fails_verification_either_way(world, deps
     with pytest.raises(ApplicationError, match=r"Transient: writes disagree with the run \(1234 rows, checksum "
                                                r"\w+\): \{'fhir': '1234 rows, checksum \w+'\}$"):
         env.run(steps.verify_writes, c.VerifyInput(run=inp.run, risk=inp.risk, writes=writes))
+
+
+
+def test_a_failing_care_side_does_not_wait_for_the_fhir_checksum(settings, deps, tmp_path):
+    """The server's answer is held until the test lets it go: the attempt's error must come back
+    while that request is still open, not once the FHIR server answers (or the read timeout)."""
+    asked, release = threading.Event(), threading.Event()
+    store = fhir.FhirStore(tmp_path / "fhir.db")
+
+    def handle(method, path, query, body):
+        if path.endswith("/$checksum"):
+            asked.set()
+            release.wait(60)
+        return store.handle(method, path, query, body)
+
+    inp = risk_input(deps)
+    data = inp.risk.data
+    tampered = inp.risk.model_copy(update={"data": data.model_copy(update={
+        "artifact": data.artifact.model_copy(update={"sha256": "0" * 64})})})
+    errors: list[BaseException] = []
+
+    def verify(steps: DeliveryActivities) -> None:
+        try:
+            ActivityEnvironment().run(steps.verify_writes, c.VerifyInput(run=inp.run, risk=tampered, writes=[]))
+        except Exception as e:  # noqa: BLE001 - handed to the test's thread
+            errors.append(e)
+
+    with JsonServer(handle, max_body=fhir.MAX_BODY) as server:
+        s = settings.model_copy(update={"fhir_url": f"{server.url}/fhir"})
+        attempt = threading.Thread(target=verify, args=(DeliveryActivities(PatientRiskDeps.build(deps, s)),))
+        try:
+            attempt.start()
+            assert asked.wait(10), "the FHIR checksum was never asked for"
+            attempt.join(10)
+            returned_while_held = not attempt.is_alive()
+        finally:
+            release.set()
+            attempt.join()
+    assert returned_while_held, "verify_writes waited for the FHIR server after the care side had failed"
+    assert [getattr(e, "type", None) for e in errors] == ["ArtifactIntegrityError"], errors
