@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from mlwright.contracts.refs import ArtifactRef
 from mlwright.errors import InvalidInput
+from mlwright.heartbeat import check_cancelled
 from mlwright.ml import training
 from mlwright.store import registry
 from mlwright.store.artifacts import ArtifactStore
@@ -40,8 +41,10 @@ class StagedModel:
         missing = [column for column in self.inputs if column not in table.columns]
         if missing:
             raise InvalidInput("models", f"{self.version.model_name} v{self.version.version} needs {missing}")
-        parts = [self.pipeline.predict_proba(table.iloc[start:start + BATCH_ROWS][self.inputs])[:, 1]
-                 for start in range(0, len(table), BATCH_ROWS)]
+        parts = []
+        for start in range(0, len(table), BATCH_ROWS):
+            check_cancelled()
+            parts.append(self.pipeline.predict_proba(table.iloc[start:start + BATCH_ROWS][self.inputs])[:, 1])
         return np.concatenate(parts) if parts else np.empty(0)
 
 

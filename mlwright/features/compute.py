@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwright.heartbeat import check_cancelled
 from mlwright.patient_risk.features import ABNORMAL, FEATURE_NAMES
 from mlwright.patient_risk.synthetic import CONDITIONS, LAB_TESTS
 
@@ -147,6 +148,7 @@ def compute_features_one_table_at_a_time(load: Callable[[str], pd.DataFrame], ru
     ids, n = _id_set(index), len(index)
     for name, add in (("encounters", _encounters), ("diagnoses", _diagnoses), ("labs", _labs),
                       ("claims", _claims), ("fills", _fills)):
+        check_cancelled()  # each table is seconds at a million patients
         table = load(name)
         add(cols, n, table, _codes(ids, table["patient_id"]), day)
         del table  # before the next one is loaded

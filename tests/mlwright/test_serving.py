@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from temporalio import activity
+from temporalio.exceptions import CancelledError
+from temporalio.testing import ActivityEnvironment
 
 from mlwright import serving
 from mlwright.errors import InvalidInput
@@ -36,3 +39,27 @@ def test_batches_give_the_scores_of_one_call(monkeypatch):
     assert model.positive_probability(frame.iloc[:0]).shape == (0,)
     with pytest.raises(InvalidInput, match="needs \\['kind'\\]"):
         model.positive_probability(frame.drop(columns="kind"))
+
+
+def test_a_cancelled_step_stops_scoring_at_the_next_batch(monkeypatch):
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300), "kind": "x"})
+    model = staged(frame)
+    monkeypatch.setattr(serving, "BATCH_ROWS", 64)
+    env, batches = ActivityEnvironment(), []
+    predict = model.pipeline.predict_proba
+
+    def counted(rows):
+        batches.append(len(rows))
+        env.cancel()  # as a cancel request arriving while the first batch is scored
+        return predict(rows)
+
+    monkeypatch.setattr(model.pipeline, "predict_proba", counted)
+
+    @activity.defn(no_thread_cancel_exception=True)  # so only the step's own check can stop it
+    def score() -> None:
+        model.positive_probability(frame)
+
+    with pytest.raises(CancelledError, match="step stopped: cancelled"):
+        env.run(score)
+    assert batches == [64]

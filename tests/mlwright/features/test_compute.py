@@ -6,6 +6,10 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pytest
+from temporalio import activity
+from temporalio.exceptions import CancelledError
+from temporalio.testing import ActivityEnvironment
 
 from mlwright.features.compute import (
     COLUMNS,
@@ -74,3 +78,25 @@ def test_tables_are_loaded_one_at_a_time_and_only_their_columns(tmp_path):
     assert [name for name, _ in loaded] == list(COLUMNS)
     assert alive == [[]] * len(COLUMNS), "a table was still held when the next one was loaded"
     pd.testing.assert_frame_equal(got, compute_features_fast(*tables.values(), run_date))
+
+
+def test_a_cancelled_step_loads_no_further_table():
+    run_date = date(2026, 3, 1)
+    pop = generate(100, seed=12, run_date=run_date)
+    tables = {"patients": pop.patients, "encounters": pop.encounters, "diagnoses": pop.diagnoses,
+              "labs": pop.labs, "claims": pop.claims, "fills": pop.fills}
+    env, loaded = ActivityEnvironment(), []
+
+    def load(name: str) -> pd.DataFrame:
+        loaded.append(name)
+        if name == "encounters":
+            env.cancel()  # as a cancel request arriving while the encounters are read
+        return tables[name][list(COLUMNS[name])]
+
+    @activity.defn(no_thread_cancel_exception=True)  # so only the step's own check can stop it
+    def features() -> None:
+        compute_features_one_table_at_a_time(load, run_date)
+
+    with pytest.raises(CancelledError, match="step stopped: cancelled"):
+        env.run(features)
+    assert loaded == ["patients", "encounters"]
