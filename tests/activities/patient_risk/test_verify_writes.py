@@ -88,7 +88,6 @@ def test_a_resource_changed_downstream_fails_verification_either_way(world, deps
         env.run(steps.verify_writes, c.VerifyInput(run=inp.run, risk=inp.risk, writes=writes))
 
 
-
 def test_a_failing_care_side_does_not_wait_for_the_fhir_checksum(settings, deps, tmp_path):
     """The server's answer is held until the test lets it go: the attempt's error must come back
     while that request is still open, not once the FHIR server answers (or the read timeout)."""

@@ -22,6 +22,12 @@ from mlwright.patient_risk.synthetic import generate
 from mlwright.store.artifacts import ArtifactStore
 
 
+def source_tables(pop) -> dict[str, pd.DataFrame]:
+    """The population's tables under the names of ``COLUMNS``, in its order."""
+    return {"patients": pop.patients, "encounters": pop.encounters, "diagnoses": pop.diagnoses,
+            "labs": pop.labs, "claims": pop.claims, "fills": pop.fills}
+
+
 def test_fast_features_equal_reference_definitions():
     run_date = date(2026, 3, 1)
     pop = generate(3000, seed=7, run_date=run_date)
@@ -60,8 +66,7 @@ def test_tables_are_loaded_one_at_a_time_and_only_their_columns(tmp_path):
     before the next is loaded, and the stored tables' other columns never read."""
     run_date = date(2026, 3, 1)
     pop = generate(500, seed=11, run_date=run_date)
-    tables = {"patients": pop.patients, "encounters": pop.encounters, "diagnoses": pop.diagnoses,
-              "labs": pop.labs, "claims": pop.claims, "fills": pop.fills}
+    tables = source_tables(pop)
     store = ArtifactStore(tmp_path)
     stored = table_loader(store, {name: store.put_frame(frame) for name, frame in tables.items()})
     loaded, alive = [], []
@@ -83,8 +88,7 @@ def test_tables_are_loaded_one_at_a_time_and_only_their_columns(tmp_path):
 def test_a_cancelled_step_loads_no_further_table():
     run_date = date(2026, 3, 1)
     pop = generate(100, seed=12, run_date=run_date)
-    tables = {"patients": pop.patients, "encounters": pop.encounters, "diagnoses": pop.diagnoses,
-              "labs": pop.labs, "claims": pop.claims, "fills": pop.fills}
+    tables = source_tables(pop)
     env, loaded = ActivityEnvironment(), []
 
     def load(name: str) -> pd.DataFrame:
