@@ -72,6 +72,24 @@ def worker(settings: Settings, address: str, log: Path, fault: str | None = None
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pid() -> int | None:
+    """The dev server this process started (its child named temporal)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+        except OSError:
+            continue
+        if name.startswith("temporal") and int(rest.split()[1]) == os.getpid():
+            return int(stat.parent.name)
+    return None
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -155,12 +173,19 @@ async def main(sizes: list[int], recovery_size: int | None) -> None:
             sized = settings.model_copy(update={"task_queue_prefix": prefix})
             procs = workers(sized, address, root / f"worker-{n}.log")
             await wait_pollers(env.client, QueueSet(prefix))
+            # CPU per process over the run: on 2 shared cores their sum, not one step, bounds the wall.
+            pids = {**{q: p.pid for q, p in procs.items()}, "temporal": server_pid() or os.getpid()}
+            cpu0, own0 = {q: cpu_s(pid) for q, pid in pids.items()}, time.process_time()
             result, wall, total, share = await run_once(env, sized, QueueSet(prefix), day)
+            cpu = {q: cpu_s(pid) - cpu0[q] for q, pid in pids.items()}
+            cpu["services+bench"] = time.process_time() - own0
             peaks = stop(procs)
             rows.append((n, seed_s, wall, share, max(peaks.values()), result))
             print(f"{n:>9,} patients: end to end {wall:7.1f} s, orchestration {share:6.2%} of {total:.1f} s, "
                   f"worker peaks (MB) {', '.join(f'{q} {v:.0f}' for q, v in peaks.items())} "
                   f"(seeding {seed_s:.1f} s); tiers {result.tiers}", flush=True)
+            print(f"{n:>9,} patients: CPU s in the run {', '.join(f'{q} {v:.1f}' for q, v in cpu.items())}; "
+                  f"sum {sum(cpu.values()):.1f} over {wall:.1f} s of wall", flush=True)
             print(f"{n:>9,} patients: written {written(settings, root, day.isoformat())}, "
                   f"alerts sent {result.alerts_sent}", flush=True)
         if recovery_size:
