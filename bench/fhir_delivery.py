@@ -30,7 +30,9 @@ HERE = Path(__file__).resolve().parent.parent
 SERVER = """
 import sys, threading
 from mlwright.services import alert_inbox, fhir
-server = fhir.serve(sys.argv[1]).start()
+from mlwright.settings import Settings
+parsers = getattr(Settings(), "dev_fhir_parse_processes", None)  # a baseline may predate the setting
+server = fhir.serve(sys.argv[1], **({} if parsers is None else {"parse_processes": parsers})).start()
 inbox = alert_inbox.serve()[0].start()
 print(server.url, inbox.url, flush=True)
 sys.stdin.read()
@@ -89,8 +91,16 @@ print(json.dumps(out), flush=True)
 
 
 def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of the process and its live children (the FHIR endpoint's parser processes)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def run(tree: Path, n: int) -> dict:

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         Path(__file__).parent / "patient_risk" / "business_rules.toml", description="Business rules (TOML)."
     )
     dev_alert_inbox_port: int = Field(8790, ge=1, le=65535, description="Alert inbox port of `mlwright dev`.")
+    dev_fhir_parse_processes: int = Field(
+        2, ge=0, le=16, description="Processes the dev FHIR endpoint parses and checks transaction bundles in "
+        "(mlwright/services/fhir.py): in one, its threads share one interpreter lock and it was most of the FHIR "
+        "write's time. 0: in the request's thread.",
+    )
     fault_injection: str | None = Field(
         None, description="Testing only: 'step:N' makes the first N executions of that step in each worker "
         "process fail ('step' alone: every execution). Refused in production.",

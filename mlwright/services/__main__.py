@@ -25,7 +25,8 @@ def main() -> None:
     servers = [
         pharmacy.serve(settings.resolved_sources_root / "pharmacy" / "fills.parquet",
                        port=urlparse(settings.pharmacy_url).port or 80),
-        fhir.serve(home / "fhir.db", port=urlparse(settings.fhir_url).port or 80),
+        fhir.serve(home / "fhir.db", port=urlparse(settings.fhir_url).port or 80,
+                   parse_processes=settings.dev_fhir_parse_processes),
         alert_inbox.serve(home / "logs" / "alerts.jsonl", port=settings.dev_alert_inbox_port)[0],
     ]
     for server in servers:

@@ -41,6 +41,16 @@ class HttpError(Exception):
         super().__init__(reason)
         self.status, self.reason, self.parameter = status, reason, parameter
 
+    def __reduce__(self):  # raised in a worker process (the FHIR endpoint's parsers) and re-raised here
+        return type(self), (self.status, self.reason, self.parameter)
+
+
+def parse_json(data: bytes) -> object:
+    try:
+        return json.loads(data)
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise HttpError(400, f"body is not JSON: {e}") from e
+
 
 def default_error(_status: int, reason: str, parameter: str | None) -> dict:
     return {"error": reason, **({"parameter": parameter} if parameter else {})}
@@ -78,8 +88,11 @@ def day_param(query: dict[str, str], name: str, default: str | None = None) -> s
 class JsonServer:
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0,
                  max_body: int = DEFAULT_MAX_BODY, error_body: ErrorBody = default_error,
-                 read_timeout_s: float = READ_TIMEOUT_S) -> None:
-        route = handler
+                 read_timeout_s: float = READ_TIMEOUT_S, raw_body: bool = False,
+                 on_stop: Callable[[], None] | None = None) -> None:
+        """``raw_body``: the handler gets the body's bytes (None when there is none) and parses them
+        itself; otherwise parsed JSON. ``on_stop`` runs once the server has stopped serving."""
+        route, self._on_stop = handler, on_stop
 
         class _Request(BaseHTTPRequestHandler):
             timeout = read_timeout_s
@@ -142,10 +155,7 @@ class JsonServer:
                 if len(data) < length:
                     self.close_connection = True
                     raise HttpError(400, f"body ended after {len(data)} of {length} bytes", "Content-Length")
-                try:
-                    return json.loads(data)
-                except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
-                    raise HttpError(400, f"body is not JSON: {e}") from e
+                return data if raw_body else parse_json(data)
 
             def _reply(self, status: int, payload: object) -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -184,6 +194,8 @@ class JsonServer:
         self._server.server_close()
         if self._thread:
             self._thread.join()
+        if self._on_stop is not None:
+            self._on_stop()
 
     def __enter__(self) -> JsonServer:
         return self.start()

@@ -60,3 +60,29 @@ def test_a_pager_that_returns_a_token_it_already_gave_is_refused(deps, settings)
         extract(deps, settings, server.url, 5)
     assert e.value.type == "InvalidInput" and "sources.pharmacy" in str(e.value)
     assert asked == ["0", "1"]  # the repeat is refused before it is asked for again
+
+
+@pytest.mark.parametrize("records", [
+    [],
+    [{"fill_id": "F1", "days_supply": 30}, {"days_supply": 60, "fill_id": "F2"}],  # same fields, any order
+    [{"fill_id": "F1", "days_supply": 30}, {"fill_id": "F2", "days_supply": None}],
+    [{"fill_id": "F1", "days_supply": 30}, {"fill_id": "F2"}],  # a field missing
+    [{"fill_id": "F1"}, {"fill_id": "F2", "extra": 1}],  # a field added
+    [{"days_supply": 1.5}, {"days_supply": 2}],
+])
+def test_a_page_becomes_the_frame_pandas_builds_from_its_records(records):
+    from activities.patient_risk.sources import _frame
+
+    expected, built = pd.DataFrame(records), _frame(records, page=1)
+    assert list(built.columns) == list(expected.columns) and list(built.dtypes) == list(expected.dtypes)
+    pd.testing.assert_frame_equal(built, expected)
+
+
+@pytest.mark.parametrize(("fills", "named"), [({"F1": 1}, "page 3: fills is not a list"),
+                                              ([{"fill_id": "F1"}, "F2"], r"page 3: fills\[1\] is not an object")])
+def test_a_page_that_is_not_a_list_of_objects_is_refused_naming_it(fills, named):
+    from activities.patient_risk.sources import _frame
+    from mlwright.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=f"sources.pharmacy: {named}"):
+        _frame(fills, page=3)

@@ -146,3 +146,102 @@ def test_a_database_from_before_the_checksum_columns_is_verified_from_its_bodies
     old.close()
     with fhir.serve(tmp_path / "fhir.db") as server:
         assert server_checksum(f"{server.url}/fhir", day) == (2, resources.checksum(rows))
+
+
+def stored(path) -> list[tuple]:
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("select id, date, body, subject, tier, score from resource order by id").fetchall()
+    finally:
+        db.close()
+
+
+def test_a_parser_process_stores_what_the_request_thread_stores_and_ends_with_the_server(tmp_path):
+    import multiprocessing
+
+    rows = [(f"P{n:07d}", ("low", "medium", "high")[n % 3], n / 301) for n in range(300)]
+    body = risk_bundle(DAY, rows)
+    assert len(httpx.Request("POST", "http://x", json=body).content) > fhir.PARSE_APART_BYTES
+    for parsers, name in ((0, "inline.db"), (1, "apart.db")):
+        with fhir.serve(tmp_path / name, parse_processes=parsers) as server:
+            assert httpx.post(f"{server.url}/fhir", json=body).status_code == 200
+            assert bool(multiprocessing.active_children()) == bool(parsers)
+            assert server_checksum(f"{server.url}/fhir", DAY) == (300, resources.checksum(rows))
+        assert not multiprocessing.active_children()  # stopping the server stopped its parsers
+    assert stored(tmp_path / "apart.db") == stored(tmp_path / "inline.db")
+
+
+def test_a_parser_process_refuses_a_bundle_naming_the_entry_as_the_request_thread_does(tmp_path, monkeypatch):
+    monkeypatch.setattr(fhir, "PARSE_APART_BYTES", 0)  # checked here, in the server: every bundle goes apart
+    with fhir.serve(tmp_path / "fhir.db", parse_processes=1) as server:
+        url = f"{server.url}/fhir"
+        assert httpx.post(url, json=bundle(entry(1))).status_code == 200
+        bad = bundle(entry(50), {**entry(51), "request": {"method": "DELETE", "url": entry(51)["request"]["url"]}})
+        status, text, expression = refusal(httpx.post(url, json=bad))
+        assert (status, expression) == (400, ["Bundle.entry[1].request"]) and "P00000" not in text
+        status, text, _ = refusal(httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}))
+        assert status == 400 and text.startswith("body is not JSON")
+        assert search(url, date=DAY, _count=0).json()["total"] == 1  # nothing of either was written
+
+
+SERVER = """
+import sys
+from mlwright.services import fhir
+server = fhir.serve(sys.argv[1], parse_processes=1).start()
+print(server.url, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_parser_processes_end_when_their_server_is_killed_outright(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path / "fhir.db")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip()
+        rows = [(f"P{n:07d}", "low", n / 301) for n in range(300)]
+        assert httpx.post(f"{url}/fhir", json=risk_bundle(DAY, rows), timeout=30).status_code == 200
+        children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+        parsers = [pid for pid in children if "spawn_main" in open(f"/proc/{pid}/cmdline").read()]
+        assert len(parsers) == 1
+    finally:
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+    deadline = time.monotonic() + 20
+    while any(running(pid) for pid in parsers):
+        assert time.monotonic() < deadline, "a parser process outlived its server"
+        time.sleep(0.05)
+
+
+def running(pid: str) -> bool:
+    """Alive and not a zombie (ended, waiting for whoever adopted it to reap it)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return False
+
+
+def test_a_killed_parser_process_is_replaced_and_its_bundle_still_written(tmp_path):
+    import multiprocessing
+    import os
+    import signal
+
+    rows = [(f"P{n:07d}", "low", n / 301) for n in range(300)]
+    with fhir.serve(tmp_path / "fhir.db", parse_processes=1) as server:
+        url = f"{server.url}/fhir"
+        assert httpx.post(url, json=risk_bundle(DAY, rows[:150] * 2)).status_code == 200
+        [parser] = [p for p in multiprocessing.active_children() if p.pid != os.getpid()]
+        os.kill(parser.pid, signal.SIGKILL)
+        parser.join(10)
+        assert httpx.post(url, json=risk_bundle(DAY, rows), timeout=30).status_code == 200
+        assert httpx.post(url, json=risk_bundle(DAY, rows), timeout=30).status_code == 200
+        assert server_checksum(url, DAY) == (300, resources.checksum(rows))
+        assert any(p.pid != parser.pid for p in multiprocessing.active_children())  # a new parser
