@@ -80,7 +80,8 @@ def cpu_s(pid: int) -> float:
 
 
 def own_cpu_s(others: set[int]) -> float:
-    """This process's CPU and its live children's but ``others`` (the services' parser processes)."""
+    """CPU of this process and of its live children other than ``others`` (the workers and the
+    server): the services' parser processes count with the services."""
     children = [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat")
                 if int(p.parent.name) not in others and _ppid(p) == os.getpid()]
     total = time.process_time()

@@ -19,8 +19,9 @@ from mlwright.steps.patient_risk import BY_NAME
 
 def _frame(records: object, page: int) -> pd.DataFrame:
     """``pd.DataFrame(records)``, built a column at a time where every record has the first one's fields
-    (as the API sends them): inferring the columns record by record took a third of a page's
-    conversion. Records that differ (a field missing or added) take pandas' own path."""
+    (as the API sends them): pandas' record-by-record path took ~20% longer (4.35 against 3.66 ms per
+    5,000 fills), on the io worker's lock shared with three other extracts. Records that differ (a
+    field missing or added) take pandas' own path."""
     if not isinstance(records, list):
         raise InvalidInput("sources.pharmacy", f"page {page}: fills is not a list")
     odd = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
