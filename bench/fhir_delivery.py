@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from urllib.request import urlopen
 
+from procs import cpu_with_children_s
+
 HERE = Path(__file__).resolve().parent.parent
 
 SERVER = """
@@ -90,19 +92,6 @@ print(json.dumps(out), flush=True)
 """
 
 
-def cpu_s(pid: int) -> float:
-    """CPU seconds of the process and its live children (the FHIR endpoint's parser processes)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(stat.parent.name) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def run(tree: Path, n: int) -> dict:
     python = tree / ".venv" / "bin" / "python"
     with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
@@ -113,12 +102,12 @@ def run(tree: Path, n: int) -> dict:
         steps = subprocess.Popen([python, "-c", STEPS, str(n), f"{tmp}/state", f"{fhir_url}/fhir",
                                   f"{inbox_url}/alerts"], cwd=tree, env=env,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        server_cpu, before = {}, cpu_s(server.pid)
+        server_cpu, before = {}, cpu_with_children_s(server.pid)
         while True:
             line = json.loads(steps.stdout.readline())
             if "step" not in line:
                 break
-            now = cpu_s(server.pid)
+            now = cpu_with_children_s(server.pid)
             server_cpu[line["step"]], before = now - before, now
             steps.stdin.write("\n")
             steps.stdin.flush()

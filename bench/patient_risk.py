@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
@@ -28,6 +27,7 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
+from procs import children, cpu_s, cpu_with_children_s
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
@@ -73,41 +73,9 @@ def worker(settings: Settings, address: str, log: Path, fault: str | None = None
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_s(others: set[int]) -> float:
-    """CPU of this process and of its live children other than ``others`` (the workers and the
-    server): the services' parser processes count with the services."""
-    children = [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat")
-                if int(p.parent.name) not in others and _ppid(p) == os.getpid()]
-    total = time.process_time()
-    for pid in children:
-        with contextlib.suppress(OSError):
-            total += cpu_s(pid)
-    return total
-
-
-def _ppid(stat: Path) -> int | None:
-    try:
-        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return None
-
-
 def server_pid() -> int | None:
     """The dev server this process started (its child named temporal)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            name, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
-        except OSError:
-            continue
-        if name.startswith("temporal") and int(rest.split()[1]) == os.getpid():
-            return int(stat.parent.name)
-    return None
+    return next((pid for pid, name in children(os.getpid()).items() if name.startswith("temporal")), None)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -194,11 +162,16 @@ async def main(sizes: list[int], recovery_size: int | None) -> None:
             procs = workers(sized, address, root / f"worker-{n}.log")
             await wait_pollers(env.client, QueueSet(prefix))
             # CPU per process over the run: on 2 shared cores their sum, not one step, bounds the wall.
-            pids = {**{q: p.pid for q, p in procs.items()}, "temporal": server_pid() or os.getpid()}
-            cpu0, own0 = {q: cpu_s(pid) for q, pid in pids.items()}, own_cpu_s(set(pids.values()))
+            pids = {q: p.pid for q, p in procs.items()}
+            if (temporal := server_pid()) is not None:
+                pids["temporal"] = temporal
+            # This process's other children are the services' parser processes.
+            others = set(pids.values())
+            cpu0 = {q: cpu_s(pid) for q, pid in pids.items()}
+            own0 = cpu_with_children_s(os.getpid(), exclude=others)
             result, wall, total, share = await run_once(env, sized, QueueSet(prefix), day)
             cpu = {q: cpu_s(pid) - cpu0[q] for q, pid in pids.items()}
-            cpu["services+bench"] = own_cpu_s(set(pids.values())) - own0
+            cpu["services+bench"] = cpu_with_children_s(os.getpid(), exclude=others) - own0
             peaks = stop(procs)
             rows.append((n, seed_s, wall, share, max(peaks.values()), result))
             print(f"{n:>9,} patients: end to end {wall:7.1f} s, orchestration {share:6.2%} of {total:.1f} s, "

@@ -41,6 +41,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from procs import cpu_s
 from shape import STEPS, ShapeWorkflow
 from temporalio.client import Client, WorkflowHandle
 
@@ -54,7 +55,6 @@ from mlwright.settings import Settings
 from mlwright.store.db import open_store
 
 HERE = Path(__file__).resolve().parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -90,14 +90,6 @@ def rss_kb(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def cpu_s(pid: int) -> float:
-    with contextlib.suppress(OSError):
-        # Fields after the parenthesised command name; utime and stime are the 14th and 15th of stat.
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return 0.0
 
 
 @dataclass
