@@ -41,6 +41,8 @@ def test_config_file_is_read_and_environment_wins(monkeypatch, tmp_path):
         ({"alert_routes": {"page": ["http://x"]}}, "unknown severities"),
         ({"dev_start_timeout_s": 0}, "dev_start_timeout_s"),
         ({"worker_release_memory_growth_mb": -1}, "worker_release_memory_growth_mb"),
+        ({"dev_fhir_parse_processes": -1}, "dev_fhir_parse_processes"),
+        ({"dev_fhir_parse_processes": "many"}, "dev_fhir_parse_processes"),
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(values, message):

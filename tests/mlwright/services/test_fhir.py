@@ -245,3 +245,42 @@ def test_a_killed_parser_process_is_replaced_and_its_bundle_still_written(tmp_pa
         assert httpx.post(url, json=risk_bundle(DAY, rows), timeout=30).status_code == 200
         assert server_checksum(url, DAY) == (300, resources.checksum(rows))
         assert any(p.pid != parser.pid for p in multiprocessing.active_children())  # a new parser
+
+
+def test_a_parser_killed_in_the_middle_of_a_bundle_loses_and_repeats_nothing(tmp_path):
+    """SIGKILL the parser once it is busy with a bundle of the largest size: the bundle is still
+    written, once, and the same bundle sent again (the writer's retry) changes nothing."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    rows = [(f"P{n:07d}", ("low", "high")[n % 2], n / 10_007) for n in range(fhir.MAX_ENTRIES)]
+    body = httpx.Request("POST", "http://x", json=risk_bundle(DAY, rows)).content
+    with fhir.serve(tmp_path / "fhir.db", parse_processes=1) as server:
+        url = f"{server.url}/fhir"
+        first = [(f"Q{n:07d}", "low", 0.5) for n in range(300)]
+        assert httpx.post(url, json=risk_bundle(DAY, first)).status_code == 200  # starts the parser
+        [parser] = multiprocessing.active_children()
+        replies = []
+        sender = threading.Thread(target=lambda: replies.append(httpx.post(url, content=body, timeout=60)))
+        idle, deadline = cpu_ticks(parser.pid), time.monotonic() + 30
+        sender.start()
+        while cpu_ticks(parser.pid) == idle:  # the parser has taken the bundle up
+            assert time.monotonic() < deadline and sender.is_alive(), "the parser never took the bundle"
+            time.sleep(0.002)
+        os.kill(parser.pid, signal.SIGKILL)
+        sender.join(60)
+        assert replies and replies[0].status_code == 200
+        assert parser.pid not in {p.pid for p in multiprocessing.active_children()}
+        written = (len(first) + len(rows), resources.checksum([*first, *rows]))
+        assert server_checksum(url, DAY) == written
+        assert httpx.post(url, content=body, timeout=60).status_code == 200
+        assert server_checksum(url, DAY) == written
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
+
