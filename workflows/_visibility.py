@@ -17,20 +17,25 @@ with workflow.unsafe.imports_passed_through():
 
 PATCH = "mlwright-search-attributes"
 TRACE_PATCH = "mlwright-trace-id-memo"  # a memo upsert is a command too: runs from before it replay without
+# States in which a run that never reached its start (its input refused) still publishes itself.
+ENDED_BEFORE_START = frozenset({"failed", "cancelled"})
 
 
 class RunAttributes:
-    def __init__(self) -> None:
+    def __init__(self, pipeline: str) -> None:
+        self._pipeline = pipeline
+        self._started = False
         self._on = False
         self._state: str | None = None
         self._step: str | None = None
 
-    def start(self, pipeline: str, *, model: str | None = None, run_date: date | None = None) -> None:
+    def start(self, *, model: str | None = None, run_date: date | None = None) -> None:
+        self._started = True
         self._on = workflow.patched(PATCH)
         if not self._on:
             return
         info = workflow.info()
-        updates: list[SearchAttributeUpdate] = [v.PIPELINE.value_set(pipeline)]
+        updates: list[SearchAttributeUpdate] = [v.PIPELINE.value_set(self._pipeline)]
         if model is not None:
             updates.append(v.MODEL.value_set(model))
         if run_date is not None:
@@ -43,7 +48,11 @@ class RunAttributes:
             workflow.upsert_memo({v.TRACE_MEMO: v.current_trace_id()})
 
     def set(self, *, state: str, step: str | None) -> None:
-        """Publish the run's state and current (or failed) step, when they changed."""
+        """Publish the run's state and current (or failed) step, when they changed. A run that ends
+        before it started (its input refused) is still listed, under its pipeline; before that, a
+        handler's call publishes nothing, as it did before the run listed its start."""
+        if not self._started and state in ENDED_BEFORE_START:
+            self.start()
         if not self._on:
             return
         updates: list[SearchAttributeUpdate] = []

@@ -38,7 +38,7 @@ def _default_run_date() -> date:
 @workflow.defn(name="FeaturePipeline")
 class FeaturePipeline:
     def __init__(self) -> None:
-        self._visible = RunAttributes()
+        self._visible = RunAttributes("FeaturePipeline")
         self._state = {step.name: "pending" for step in s.STEPS}
         self._run_date = ""
         self._feature_set = ""
@@ -57,7 +57,7 @@ class FeaturePipeline:
         inp = parse_input(raw, c.FeaturePipelineInput, "FeaturePipeline")
         run_date = inp.run_date or _default_run_date()
         self._run_date, self._feature_set = run_date.isoformat(), inp.feature_set
-        self._visible.start("FeaturePipeline", run_date=run_date)
+        self._visible.start(run_date=run_date)
         info = workflow.info()
         run = c.FeatureRun(workflow_id=info.workflow_id, run_id=info.first_execution_run_id,
                            run_date=self._run_date, feature_set=inp.feature_set, backfill=inp.backfill)

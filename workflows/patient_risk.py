@@ -81,7 +81,7 @@ class _StepState:
 @workflow.defn(name="PatientRiskPipeline")
 class PatientRiskPipeline:
     def __init__(self) -> None:
-        self._visible = RunAttributes()
+        self._visible = RunAttributes("PatientRiskPipeline")
         self._steps = {s.name: _StepState(s.number, s.name, self._publish) for s in STEPS}
         self._decisions: dict[str, c.RetryStep | c.SkipStep] = {}
         self._abort: c.Abort | None = None
@@ -107,7 +107,7 @@ class PatientRiskPipeline:
     async def _pipeline(self, raw: tuple[object, ...]) -> c.PatientRiskResult:
         typed_options = workflow.patched(TYPED_OPTIONS)
         inp = parse_input(raw, c.PatientRiskInput if typed_options else c.UntypedOptionsInput, "PatientRiskPipeline")
-        self._visible.start("PatientRiskPipeline", run_date=inp.run_date)
+        self._visible.start(run_date=inp.run_date)
         info = workflow.info()
         self._run_date = inp.run_date.isoformat()
         self._run = c.RunRef(workflow_id=info.workflow_id, run_id=info.first_execution_run_id, run_date=self._run_date)

@@ -78,7 +78,7 @@ class TrainingPipeline:
         self._metric: str | None = None
         self._decision: Decision | None = None
         self._durations: dict[str, float] = {}
-        self._visible = RunAttributes()
+        self._visible = RunAttributes("TrainingPipeline")
         self._holds_slot = False
         self._slot_released = False
         self._waiting_for: str | None = None
@@ -99,7 +99,7 @@ class TrainingPipeline:
 
     async def _start(self, raw: tuple[object, ...]) -> TrainingResult:
         inp = parse_input(raw, TrainingInput, "TrainingPipeline")
-        self._visible.start("TrainingPipeline", model=inp.model_name)
+        self._visible.start(model=inp.model_name)
         self._inp = inp
         self._queues = queues_for_this_run()
         info = workflow.info()

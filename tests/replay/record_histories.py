@@ -7,12 +7,13 @@ with are recorded under a new version prefix; never overwrite histories of a rel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import ActivityDeps
@@ -263,6 +264,26 @@ async def record_monitor_child_across_continue_as_new(version: str = "v3") -> No
 
 
 
+async def record_refused_inputs(env, version: str, home: Path) -> None:
+    """A run of each dated or trained pipeline whose input is refused: the run still publishes its
+    pipeline and its failed state (search attributes behind the visibility marker)."""
+    settings = Settings(environment="test", home=home / "state", task_queue_prefix=f"rec{uuid.uuid4().hex[:6]}-",
+                        graceful_shutdown_s=0)
+    runs = {"training": ("TrainingPipeline", {"model_name": "bc", "estimator": {"name": 5}}),
+            "patientrisk": ("PatientRiskPipeline", {"run_date": "2026-13-40"}),
+            "feature": ("FeaturePipeline", {"run_date": "2026-13-40"})}
+    async with running_workers(env.client, settings, ActivityDeps.from_settings(settings)) as queues:
+        for name, (workflow_type, payload) in runs.items():
+            handle = await env.client.start_workflow(workflow_type, payload, id=f"replay-{name}-input-refused",
+                                                     task_queue=queues.pipelines)
+            with contextlib.suppress(WorkflowFailureError):
+                await handle.result()
+            history = await handle.fetch_history()
+            path = OUT / f"{version}-{name}-input-refused.json"
+            path.write_text(history.to_json())
+            print(f"wrote {path.relative_to(Path.cwd())} ({len(history.events)} events)")
+
+
 def record_on_a_dev_server(record, version: str) -> None:
     """A recorder's entry point: ``record(env, version, workdir)`` on a fresh dev server whose
     client writes plaintext histories (see PLAINTEXT); the process then exits at once."""
@@ -294,6 +315,8 @@ if __name__ == "__main__":
     if sys.argv[2:] == ["--only-approval-policy"]:
         asyncio.run(record_approval_policy(sys.argv[1]))
         exit_now(0)
+    if sys.argv[2:] == ["--only-refused-inputs"]:
+        record_on_a_dev_server(record_refused_inputs, sys.argv[1])
     if sys.argv[2:] == ["--only-retraining-monitor"]:
         asyncio.run(record_retraining_monitor(sys.argv[1]))
     elif sys.argv[2:] == ["--only-patient-risk"]:

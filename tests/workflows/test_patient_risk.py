@@ -321,6 +321,20 @@ async def test_bad_run_input_fails_at_once_naming_the_field(dev_env, world, bad,
     assert any(named in message for message in failure_messages(json.loads(history.stdout)))
 
 
+async def test_a_run_whose_input_is_refused_is_listed_as_failed_under_its_pipeline(dev_env, world):
+    settings = world.variant()
+    address = target_of(dev_env.client)
+    wid = f"bad-listed-{uuid.uuid4()}"
+    async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings),
+                               resources=[Resource.PIPELINES]) as queues:
+        await temporal("workflow", "start", "--type", "PatientRiskPipeline", "--task-queue", queues.pipelines,
+                       "--workflow-id", wid, "--input", '{"run_date": "2026-13-40"}', address=address)
+        assert (await temporal("workflow", "result", "-w", wid, address=address, check=False)).returncode != 0
+    found = await listed(address, f'MlwrightPipeline = "PatientRiskPipeline" AND MlwrightState = "failed" '
+                                  f'AND WorkflowId = "{wid}"', lambda runs: len(runs) == 1)
+    assert attributes(found[0])["MlwrightTriggeredBy"] == "cli" and "MlwrightRunDate" not in attributes(found[0])
+
+
 async def test_missing_and_malformed_sources_are_named_and_the_run_can_be_aborted(dev_env, world, tmp_path):
     sources_root = tmp_path / "sources"
     shutil.copytree(world.settings.resolved_sources_root, sources_root)
