@@ -119,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     from mlwright import cli_backfill
     cli_backfill.add_parser(sub)
 
+    from mlwright import cli_inspect
+    cli_inspect.add_parser(sub)
+
     # --- report (issue 8) ---
     from mlwright import cli_report
     cli_report.add_parser(sub)
