@@ -306,15 +306,21 @@ def with_options(options: dict) -> str:
     (with_options({"validate_lab": {"max_invalid_ratio": 0.2}}), "options.validate_lab: Extra inputs are not permitted"),
     (with_options({"write_fhir": {"batchsize": 10}}), "options.write_fhir.batchsize: Extra inputs are not permitted"),
 ], ids=lambda v: v if len(v) < 40 else None)
-async def test_bad_run_input_fails_at_once_naming_the_field(dev_env, world, bad, named):
+async def start_from_the_cli(dev_env, world, wid: str, body: str):
+    """Start a PatientRiskPipeline with ``body`` from the Temporal CLI on a pipelines worker, and
+    return `temporal workflow result` once the run has ended."""
     settings = world.variant()
-    address = target_of(dev_env.client)
-    wid = f"bad-{uuid.uuid4()}"
     async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings),
                                resources=[Resource.PIPELINES]) as queues:
         await temporal("workflow", "start", "--type", "PatientRiskPipeline", "--task-queue", queues.pipelines,
-                       "--workflow-id", wid, "--input", bad, address=address)
-        outcome = await temporal("workflow", "result", "-w", wid, address=address, check=False)
+                       "--workflow-id", wid, "--input", body, address=target_of(dev_env.client))
+        return await temporal("workflow", "result", "-w", wid, address=target_of(dev_env.client), check=False)
+
+
+async def test_bad_run_input_fails_at_once_naming_the_field(dev_env, world, bad, named):
+    address = target_of(dev_env.client)
+    wid = f"bad-{uuid.uuid4()}"
+    outcome = await start_from_the_cli(dev_env, world, wid, bad)
     assert outcome.returncode != 0
     # Failure messages are sealed ("Encoded failure" in `workflow result`); the decoded history names the field.
     history = await temporal("workflow", "show", "-w", wid, "-o", "json", address=address)
@@ -322,14 +328,9 @@ async def test_bad_run_input_fails_at_once_naming_the_field(dev_env, world, bad,
 
 
 async def test_a_run_whose_input_is_refused_is_listed_as_failed_under_its_pipeline(dev_env, world):
-    settings = world.variant()
     address = target_of(dev_env.client)
     wid = f"bad-listed-{uuid.uuid4()}"
-    async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings),
-                               resources=[Resource.PIPELINES]) as queues:
-        await temporal("workflow", "start", "--type", "PatientRiskPipeline", "--task-queue", queues.pipelines,
-                       "--workflow-id", wid, "--input", '{"run_date": "2026-13-40"}', address=address)
-        assert (await temporal("workflow", "result", "-w", wid, address=address, check=False)).returncode != 0
+    assert (await start_from_the_cli(dev_env, world, wid, '{"run_date": "2026-13-40"}')).returncode != 0
     found = await listed(address, f'MlwrightPipeline = "PatientRiskPipeline" AND MlwrightState = "failed" '
                                   f'AND WorkflowId = "{wid}"', lambda runs: len(runs) == 1)
     assert attributes(found[0])["MlwrightTriggeredBy"] == "cli" and "MlwrightRunDate" not in attributes(found[0])
