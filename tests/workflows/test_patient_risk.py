@@ -293,6 +293,17 @@ def with_options(options: dict) -> str:
     return json.dumps({"run_date": "2026-11-27", "options": options})
 
 
+async def start_from_the_cli(dev_env, world, wid: str, body: str):
+    """Start a PatientRiskPipeline with ``body`` from the Temporal CLI on a pipelines worker, and
+    return `temporal workflow result` once the run has ended."""
+    settings = world.variant()
+    async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings),
+                               resources=[Resource.PIPELINES]) as queues:
+        await temporal("workflow", "start", "--type", "PatientRiskPipeline", "--task-queue", queues.pipelines,
+                       "--workflow-id", wid, "--input", body, address=target_of(dev_env.client))
+        return await temporal("workflow", "result", "-w", wid, address=target_of(dev_env.client), check=False)
+
+
 @pytest.mark.parametrize(("bad", "named"), [
     ('{"run_date": "27/11/2026"}', "run_date: Value error, expected YYYY-MM-DD"),
     ('{"run_date": "2026-11-27", "fhir_batch_size": 0}', "fhir_batch_size"),
@@ -306,17 +317,6 @@ def with_options(options: dict) -> str:
     (with_options({"validate_lab": {"max_invalid_ratio": 0.2}}), "options.validate_lab: Extra inputs are not permitted"),
     (with_options({"write_fhir": {"batchsize": 10}}), "options.write_fhir.batchsize: Extra inputs are not permitted"),
 ], ids=lambda v: v if len(v) < 40 else None)
-async def start_from_the_cli(dev_env, world, wid: str, body: str):
-    """Start a PatientRiskPipeline with ``body`` from the Temporal CLI on a pipelines worker, and
-    return `temporal workflow result` once the run has ended."""
-    settings = world.variant()
-    async with running_workers(dev_env.client, settings, ActivityDeps.from_settings(settings),
-                               resources=[Resource.PIPELINES]) as queues:
-        await temporal("workflow", "start", "--type", "PatientRiskPipeline", "--task-queue", queues.pipelines,
-                       "--workflow-id", wid, "--input", body, address=target_of(dev_env.client))
-        return await temporal("workflow", "result", "-w", wid, address=target_of(dev_env.client), check=False)
-
-
 async def test_bad_run_input_fails_at_once_naming_the_field(dev_env, world, bad, named):
     address = target_of(dev_env.client)
     wid = f"bad-{uuid.uuid4()}"
